@@ -1,0 +1,131 @@
+"""Files on disk: atomic writes, hashes, and the JSON sidecar every artefact carries.
+
+Each stage hands the next a file plus `<file>.json`: what it is, its parent, its sha256,
+its I/O names, and what it cannot expose. A write goes to a temporary file in the same
+directory, is fsynced, then renamed into place: a reader sees the old file or the new one,
+never half of one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from lstm_edge.errors import EnvironmentFault, InvalidInputError
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise EnvironmentFault(f"cannot write {path}: {e.strerror or e}",
+                               hint="check free disk space and write permission of the output directory")
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path} does not exist")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidInputError(f"{path} is not valid JSON: {e}")
+
+
+def sidecar_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".json")
+
+
+def write_sidecar(artifact: Path, info: dict) -> dict:
+    """Record what `artifact` is; the hash is taken from the bytes now on disk."""
+    info = dict(info, artifact=artifact.name, sha256=sha256_file(artifact), size_bytes=artifact.stat().st_size)
+    write_json_atomic(sidecar_path(artifact), info)
+    return info
+
+
+def read_sidecar(artifact: Path) -> dict:
+    """The sidecar of `artifact`, after checking the artefact's bytes still match it."""
+    info = read_json(sidecar_path(artifact))
+    actual = sha256_file(artifact)
+    if actual != info.get("sha256"):
+        raise InvalidInputError(f"{artifact}: sha256 {actual[:16]}… does not match its sidecar "
+                                f"({str(info.get('sha256'))[:16]}…): the file is corrupt or was replaced",
+                                hint="re-run lstm-edge export on this directory")
+    return info
+
+
+def list_artifacts(directory: Path) -> list[Path]:
+    """Every artefact in `directory` that has a sidecar, in a stable order."""
+    return sorted(p.with_suffix("") for p in Path(directory).glob("*.json")
+                  if p.with_suffix("").exists() and p.name not in ("model.json", "report.json"))
+
+
+def staging_dir(out: Path) -> Path:
+    """A fresh, unique directory beside `out` (same filesystem, so publishing is a rename)."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    except OSError as e:
+        raise EnvironmentFault(f"cannot create a staging directory beside {out}: {e.strerror or e}",
+                               hint="check that the output's parent directory exists and is writable")
+
+
+def publish_dir(staging: Path, out: Path) -> None:
+    """Put `staging` in place of `out`: an atomic exchange where the kernel offers one."""
+    import shutil
+
+    staging, out = Path(staging), Path(out)
+    for root, _, files in os.walk(staging):   # everything on disk before the rename
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                os.fsync(f.fileno())
+    if out.exists() and not out.is_dir():
+        raise EnvironmentFault(f"{out} exists and is not a directory", hint="choose another --out")
+    if out.exists() and _exchange(staging, out):
+        shutil.rmtree(staging)          # staging now holds the previous output
+        return
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        os.rename(out, old / "previous")
+    os.rename(staging, out)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """renameat2(RENAME_EXCHANGE): swap two paths atomically (Linux ≥ 3.15). False if unavailable."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        at_fdcwd, rename_exchange = -100, 2
+        return libc.renameat2(at_fdcwd, bytes(a), at_fdcwd, bytes(b), rename_exchange) == 0
+    except (OSError, AttributeError):
+        return False

@@ -1,0 +1,98 @@
+"""The trained model on disk: safetensors weights + a JSON of everything needed to use them.
+
+    DIR/model.safetensors   tensors of ForecastLSTM (never a pickle)
+    DIR/model.json          spec, resolved dims, feature/target names, normalization,
+                            training and test metrics, sha256 of the weights and test set
+    DIR/test_set.npz        the test windows and their truth / baselines (metrics.test_set)
+
+Loading checks the hash, then the tensor names and shapes against the dims, before any
+number is used.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lstm_edge.artifacts import read_json, sha256_file, write_bytes_atomic, write_json_atomic
+from lstm_edge.errors import InvalidInputError, SecurityRefusal
+
+WEIGHTS = "model.safetensors"
+META = "model.json"
+TEST_SET = "test_set.npz"
+
+
+def expected_shapes(dims: dict) -> dict[str, tuple[int, ...]]:
+    F, H, L, O = dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"]
+    shapes = {"head.weight": (O, H), "head.bias": (O,)}
+    for k in range(L):
+        fin = F if k == 0 else H
+        shapes |= {f"lstm.weight_ih_l{k}": (4 * H, fin), f"lstm.weight_hh_l{k}": (4 * H, H),
+                   f"lstm.bias_ih_l{k}": (4 * H,), f"lstm.bias_hh_l{k}": (4 * H,)}
+    return shapes
+
+
+def save_checkpoint(out_dir: Path, tensors: dict[str, np.ndarray], meta: dict, test: dict) -> None:
+    from safetensors.numpy import save
+
+    blob = save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()})
+    write_bytes_atomic(out_dir / WEIGHTS, blob)
+    buf = io.BytesIO()
+    np.savez(buf, **test)
+    write_bytes_atomic(out_dir / TEST_SET, buf.getvalue())
+    write_json_atomic(out_dir / META, meta | {
+        "weights": WEIGHTS, "weights_sha256": sha256_file(out_dir / WEIGHTS),
+        "test_set": TEST_SET, "test_set_sha256": sha256_file(out_dir / TEST_SET)})
+
+
+def load_test_set(ckpt_dir: Path, meta: dict) -> dict[str, np.ndarray]:
+    path = Path(ckpt_dir) / TEST_SET
+    if not path.exists():
+        raise InvalidInputError(f"{path} is missing: verify needs the test windows saved by training")
+    if sha256_file(path) != meta.get("test_set_sha256"):
+        raise InvalidInputError(f"{path}: sha256 does not match {META}: the file is corrupt or from another model",
+                                hint="re-run lstm-edge train")
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def load_checkpoint(ckpt_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """→ (tensors as float32 numpy arrays, meta). Refuses pickles, checks hash and shapes."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    ckpt_dir = Path(ckpt_dir)
+    for pickled in list(ckpt_dir.glob("*.pt")) + list(ckpt_dir.glob("*.pth")) + list(ckpt_dir.glob("*.ckpt")):
+        if not (ckpt_dir / WEIGHTS).exists():
+            raise SecurityRefusal(f"{pickled} is a pickle-based checkpoint; lstm-edge never unpickles",
+                                  hint="save the weights with safetensors (safetensors.torch.save_file)")
+    meta_path, weights_path = ckpt_dir / META, ckpt_dir / WEIGHTS
+    if not meta_path.exists() or not weights_path.exists():
+        raise InvalidInputError(f"{ckpt_dir} holds no checkpoint ({META} + {WEIGHTS})",
+                                hint="train one first: lstm-edge train --model models/sensor.toml --out DIR")
+    meta = read_json(meta_path)
+    actual = sha256_file(weights_path)
+    if actual != meta.get("weights_sha256"):
+        raise InvalidInputError(f"{weights_path}: sha256 {actual[:16]}… does not match {META} "
+                                f"({str(meta.get('weights_sha256'))[:16]}…): the file is corrupt or was replaced",
+                                hint="re-run lstm-edge train")
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise InvalidInputError(f"{weights_path}: not a readable safetensors file ({e})")
+    want = expected_shapes(meta["dims"])
+    problems = [f"missing tensor {k}" for k in want if k not in tensors]
+    problems += [f"unexpected tensor {k}" for k in tensors if k not in want]
+    problems += [f"tensor {k}: shape {tuple(tensors[k].shape)}, expected {want[k]}"
+                 for k in want if k in tensors and tuple(tensors[k].shape) != want[k]]
+    problems += [f"tensor {k}: dtype {tensors[k].dtype}, expected float32"
+                 for k in tensors if tensors[k].dtype != np.float32]
+    if problems:
+        raise InvalidInputError(f"{weights_path} does not match its spec: " + "; ".join(problems))
+    return tensors, meta
+
+
+def dump_meta(meta: dict) -> str:
+    return json.dumps(meta, indent=2, sort_keys=True)

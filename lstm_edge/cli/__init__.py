@@ -1,0 +1,27 @@
+"""The `lstm-edge` command: one file per command, each body a call into the library.
+
+Heavy libraries are imported inside the commands, so `lstm-edge --help` stays fast.
+"""
+from __future__ import annotations
+
+import typer
+
+from lstm_edge.cli import _common
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Train, export and verify LSTMs for edge devices, with parity checked at every stage.")
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces on errors.")):
+    _common.DEBUG = debug
+
+
+from lstm_edge.cli import export, pipeline, train, verify  # noqa: E402  (register the commands)
+
+for _module in (train, export, verify, pipeline):
+    app.command(name=_module.NAME)(_module.command)
+
+
+def main() -> None:
+    app()

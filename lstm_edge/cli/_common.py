@@ -1,0 +1,73 @@
+"""What every command shares: error → message + exit code, the console, the parity table."""
+from __future__ import annotations
+
+import functools
+import sys
+
+import typer
+
+from lstm_edge.errors import LstmEdgeError
+
+DEBUG = False
+
+
+def handles_errors(fn):
+    """Turn lstm-edge errors into one message and their exit code (traceback only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LstmEdgeError as e:
+            if DEBUG:
+                raise
+            typer.echo(f"lstm-edge: {e.kind}: {e}", err=True)
+            raise typer.Exit(e.exit_code)
+        except KeyboardInterrupt:
+            typer.echo("lstm-edge: interrupted; the previous output is unchanged", err=True)
+            raise typer.Exit(130)
+
+    return wrapper
+
+
+def console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def say(msg: str) -> None:
+    print(f"· {msg}", file=sys.stderr, flush=True)
+
+
+def print_report(report) -> None:
+    """The parity table and the forecast line, as the user sees them after verify/pipeline."""
+    from rich.table import Table
+
+    from lstm_edge.report import PARITY_HEADER, parity_rows
+
+    out = console()
+    table = Table(title=f"parity: {report.model}")
+    for h in PARITY_HEADER:
+        table.add_column(h)
+    for row in parity_rows(report):
+        style = "red" if row[-1] == "FAIL" else None
+        table.add_row(*row, style=style)
+    out.print(table)
+    f = report.forecast
+    out.print(f"forecast (test split, {f['test_windows']} windows): MAE {f['mae_std_units']:.4f} std units, "
+              f"seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} → "
+              f"{f['improvement_vs_seasonal_naive_pct']:+.1f} % better; persistence {f['persistence_mae_std_units']:.4f}")
+    for s in report.stages[1:]:
+        m = s.metrics
+        out.print(f"  {s.name:<16} test MAE {m['mae_std_units']:.5f} std units")
+    for line in report.failures():
+        out.print(f"[red]FAIL[/red] {line}")
+    out.print(f"verdict: {'[green]PASS[/green]' if report.passed else '[red]FAIL[/red]'}")
+
+
+def finish(report, directory) -> None:
+    print_report(report)
+    console().print(f"wrote {directory}/report.json and {directory}/report.md")
+    if not report.passed:
+        raise typer.Exit(1)

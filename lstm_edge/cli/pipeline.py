@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from lstm_edge.cli._common import finish, handles_errors, say
+
+NAME = "pipeline"
+
+
+@handles_errors
+def command(
+    model: Path = typer.Option(Path("models/sensor.toml"), "--model", help="Model spec (TOML)."),
+    out: Path = typer.Option(Path("artifacts"), "--out", help="Output directory (replaced atomically)."),
+):
+    """Train, export to ONNX and TFLite, verify every stage, write the report."""
+    from lstm_edge.pipeline import pipeline
+    from lstm_edge.spec import load_spec
+
+    finish(pipeline(load_spec(model), out, progress=say), out)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lstm_edge.cli._common import console, handles_errors, say
+
+NAME = "train"
+
+
+@handles_errors
+def command(
+    model: Path = typer.Option(Path("models/sensor.toml"), "--model", help="Model spec (TOML)."),
+    out: Path = typer.Option(..., "--out", help="Directory for the checkpoint."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Train on this CSV instead of the spec's data."),
+    target: Optional[list[str]] = typer.Option(None, "--target", help="CSV column to forecast (repeatable)."),
+    feature: Optional[list[str]] = typer.Option(None, "--feature", help="CSV input column (repeatable; default: all numeric)."),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help="CSV timestamp column (must increase)."),
+    period: Optional[int] = typer.Option(None, "--period", help="Seasonal period in rows, for the baseline."),
+):
+    """Train a reference model; writes model.safetensors, model.json and test_set.npz into OUT."""
+    from lstm_edge.artifacts import publish_dir, staging_dir
+    from lstm_edge.data.load import load_series
+    from lstm_edge.spec import with_data_overrides, load_spec
+    from lstm_edge.train import train
+
+    spec = with_data_overrides(load_spec(model), data=data, targets=target, features=feature, period=period)
+    series = load_series(spec, data, time_column=time_column)
+    say(f"training '{spec.name}' on {series.source} ({len(series.values)} rows, {len(series.columns)} columns)")
+    staging = staging_dir(out)
+    try:
+        result = train(spec, series, staging)
+        publish_dir(staging, out)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    f = result.meta["test_metrics"]
+    console().print(f"test MAE {f['mae_std_units']:.4f} std units vs seasonal-naive "
+                    f"{f['seasonal_naive_mae_std_units']:.4f} ({f['improvement_vs_seasonal_naive_pct']:+.1f} %); "
+                    f"wrote {out}")

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from lstm_edge.cli._common import finish, handles_errors, say
+
+NAME = "verify"
+
+
+@handles_errors
+def command(directory: Path = typer.Argument(..., help="Directory with a checkpoint and its artefacts.")):
+    """Check every stage against its parent; writes report.json and report.md; exit 1 on any budget miss."""
+    from lstm_edge.verify import verify
+
+    finish(verify(directory, progress=say), directory)

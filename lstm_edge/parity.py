@@ -1,0 +1,95 @@
+"""Parity of one stage against its parent, over the test windows and the random grid.
+
+Cases: "test-windows" (every test window, zero initial state: what the task metric sees)
+and "random B=b T=t" for the spec's grid (inputs ~ N(0, 1), h0 ∈ U(−1, 1), c0 ~ N(0, 1)),
+so parity is shown on the real data and away from it, short and long.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lstm_edge.compare import Comparison, compare
+from lstm_edge.spec import Spec, Tolerance
+
+
+@dataclass
+class Case:
+    name: str
+    feeds: dict[str, np.ndarray]
+
+
+def parity_cases(spec: Spec, dims: dict, test_x: np.ndarray) -> list[Case]:
+    L, H = dims["num_layers"], dims["hidden_size"]
+    zeros = np.zeros((L, len(test_x), H), np.float32)
+    cases = [Case("test-windows", {"x": test_x.astype(np.float32), "h0": zeros, "c0": zeros.copy()})]
+    rng = np.random.default_rng(spec.parity.seed)
+    for b in spec.parity.batch_sizes:
+        for t in spec.parity.lengths:
+            cases.append(Case(f"random B={b} T={t}", {
+                "x": rng.standard_normal((b, t, dims["input_size"])).astype(np.float32),
+                "h0": rng.uniform(-1, 1, (L, b, H)).astype(np.float32),
+                "c0": rng.standard_normal((L, b, H)).astype(np.float32)}))
+    return cases
+
+
+@dataclass
+class StageResult:
+    name: str
+    parent: str
+    format: str
+    precision: str
+    artifact: str | None
+    size_bytes: int | None
+    budget: Tolerance
+    outputs: tuple[str, ...]                  # the outputs compared
+    missing_outputs: dict[str, str]           # output → why this format cannot expose it
+    comparisons: list[Comparison] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        if not self.parent:   # the root (pytorch) is judged on its task: it must beat the baseline
+            return bool(self.metrics.get("beats_seasonal_naive"))
+        return bool(self.comparisons) and all(self.comparisons)
+
+    def worst(self) -> dict[str, dict]:
+        """Per output, the figures of the case where it was worst (largest max abs)."""
+        out = {}
+        for c in self.comparisons:
+            for o in c.outputs:
+                if o.output not in out or o.max_abs > out[o.output]["max_abs"]:
+                    out[o.output] = {"case": c.case, "max_abs": o.max_abs, "max_rel": o.max_rel,
+                                     "mean_abs": o.mean_abs, "cosine": o.cosine, "worst_index": o.worst_index,
+                                     "worst_value": o.worst_value, "worst_reference": o.worst_reference}
+        for o in out:
+            out[o]["passed"] = all(d.passed for c in self.comparisons for d in c.outputs if d.output == o)
+        return out
+
+    def to_dict(self) -> dict:
+        worst = self.worst()
+        return {
+            "name": self.name, "parent": self.parent, "format": self.format, "precision": self.precision,
+            "artifact": self.artifact, "size_bytes": self.size_bytes,
+            "max_abs": max((w["max_abs"] for w in worst.values()), default=None),
+            "max_rel": max((w["max_rel"] for w in worst.values()), default=None),
+            "budget": {"atol": self.budget.atol, "rtol": self.budget.rtol},
+            "metrics": self.metrics, "passed": self.passed, "outputs": worst,
+            "missing_outputs": self.missing_outputs,
+            "cases": [c.to_dict() for c in self.comparisons],
+        }
+
+
+def check_stage(stage: StageResult, runner, cases: list[Case], parent_outputs: list[dict]) -> dict:
+    """Run `runner` on every case and compare with the parent's outputs on the same case.
+
+    Returns the runner's outputs on the first case (the test windows), for the task metric.
+    """
+    first = None
+    for case, ref in zip(cases, parent_outputs):
+        got = runner.run(case.feeds)
+        first = got if first is None else first
+        stage.comparisons.append(compare(got, ref, stage=stage.name, parent=stage.parent, case=case.name,
+                                         atol=stage.budget.atol, rtol=stage.budget.rtol, outputs=stage.outputs))
+    return first

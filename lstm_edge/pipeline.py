@@ -1,0 +1,33 @@
+"""`lstm-edge pipeline`: train → export all → verify → report, published atomically.
+
+Everything is built in a staging directory beside OUT and swapped into place at the end,
+so an interrupted run leaves the previous OUT as it was.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from lstm_edge.artifacts import publish_dir, staging_dir
+from lstm_edge.data.load import load_series
+from lstm_edge.export import FORMATS, export
+from lstm_edge.report import Report
+from lstm_edge.spec import Spec
+from lstm_edge.train import train
+from lstm_edge.verify import verify
+
+
+def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, bar: bool = True) -> Report:
+    say = progress or (lambda msg: None)
+    series = load_series(spec, data)
+    staging = staging_dir(out)
+    try:
+        say(f"training '{spec.name}' on {series.source} ({len(series.values)} steps, {len(series.columns)} channels)")
+        train(spec, series, staging, progress=bar)
+        export(staging, list(FORMATS), progress=say)
+        report = verify(staging, progress=say)
+        publish_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report

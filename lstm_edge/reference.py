@@ -1,0 +1,82 @@
+"""The golden model: the seed's LSTM equations in NumPy, gate by gate (design.md §0).
+
+Reads like onnx/reference/ops/op_lstm.py: one line per equation, variables named after
+the symbols. Computes in float64 so that its own rounding is far below every fp32 budget
+it judges.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstm_edge.gates import torch_to_seed
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@dataclass
+class LayerWeights:
+    W: dict[str, np.ndarray]   # gate → (H, H + F_in), acting on [h_{t-1}, x_t]
+    b: dict[str, np.ndarray]   # gate → (H,)
+
+
+@dataclass
+class ReferenceLSTM:
+    layers: list[LayerWeights]
+    head_W: np.ndarray          # (O, H): linear head on every step
+    head_b: np.ndarray          # (O,)
+
+    @classmethod
+    def from_state_dict(cls, sd: dict[str, np.ndarray], num_layers: int) -> "ReferenceLSTM":
+        """From the PyTorch model's tensors (names as in lstm_edge.model.ForecastLSTM)."""
+        f64 = {k: np.asarray(v, dtype=np.float64) for k, v in sd.items()}
+        layers = []
+        for k in range(num_layers):
+            W, b = torch_to_seed(f64[f"lstm.weight_ih_l{k}"], f64[f"lstm.weight_hh_l{k}"],
+                                 f64[f"lstm.bias_ih_l{k}"], f64[f"lstm.bias_hh_l{k}"])
+            layers.append(LayerWeights(W, b))
+        return cls(layers, f64["head.weight"], f64["head.bias"])
+
+    def __call__(self, x, h0, c0):
+        """x (B, T, F), h0 and c0 (L, B, H) → y (B, T, O), hn and cn (L, B, H), float64."""
+        seq = np.asarray(x, dtype=np.float64)
+        hn, cn = [], []
+        for layer, h, c in zip(self.layers, np.asarray(h0, np.float64), np.asarray(c0, np.float64)):
+            seq, h, c = run_layer(layer, seq, h, c)
+            hn.append(h)
+            cn.append(c)
+        y = seq @ self.head_W.T + self.head_b               # (B, T, O)
+        return {"y": y, "hn": np.stack(hn), "cn": np.stack(cn)}
+
+
+def run_layer(layer: LayerWeights, x, h, c):
+    """One layer over the whole sequence: x (B, T, F), h and c (B, H) → (B, T, H), h_T, c_T."""
+    W, b = layer.W, layer.b
+    outputs = []
+    for t in range(x.shape[1]):
+        hx = np.concatenate([h, x[:, t]], axis=1)           # [h_{t-1}, x_t]  (B, H + F)
+        f_t = sigmoid(hx @ W["forget"].T + b["forget"])     # forget gate
+        i_t = sigmoid(hx @ W["input"].T + b["input"])       # input gate
+        c_tilde = np.tanh(hx @ W["cell"].T + b["cell"])     # candidate values
+        c = f_t * c + i_t * c_tilde                         # the cell state, the conveyor belt
+        o_t = sigmoid(hx @ W["output"].T + b["output"])     # output gate
+        h = o_t * np.tanh(c)
+        outputs.append(h)
+    return np.stack(outputs, axis=1), h, c
+
+
+class ReferenceRunner:
+    """The golden model behind the Runner interface (outputs stay float64)."""
+
+    name = "numpy-reference"
+    input_names = ("x", "h0", "c0")
+    output_names = ("y", "hn", "cn")
+
+    def __init__(self, reference: ReferenceLSTM):
+        self.reference = reference
+
+    def run(self, feeds: dict) -> dict:
+        return self.reference(feeds["x"], feeds["h0"], feeds["c0"])

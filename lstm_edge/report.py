@@ -1,0 +1,115 @@
+"""report.json (stable field names: add, never rename) and report.md."""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from lstm_edge.artifacts import write_bytes_atomic, write_json_atomic
+
+LIBRARIES = ("numpy", "torch", "onnx", "onnxruntime", "tensorflow", "tf-keras", "ai-edge-litert", "safetensors")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "lstm-edge": _version("lstm-edge")}
+    return out | {lib: _version(lib) for lib in LIBRARIES}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@dataclass
+class Report:
+    model: str
+    stages: list                    # parity.StageResult, root first
+    training: dict
+    forecast: dict                  # the root's task metrics
+    cases: list[str]
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    @property
+    def passed(self) -> bool:
+        return all(s.passed for s in self.stages)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def failures(self) -> list[str]:
+        """One line per failed stage/output: stage, output, worst element, budget."""
+        lines = []
+        for s in self.stages:
+            if s.passed:
+                continue
+            if not s.parent:
+                f = s.metrics
+                lines.append(f"{s.name}: test MAE {f['mae_std_units']:.4f} (std units) does not beat "
+                             f"seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} on every target")
+            for c in s.comparisons:
+                for o in c.outputs:
+                    if not o.passed:
+                        lines.append(f"{s.name} vs {s.parent}, output '{o.output}', case '{c.case}': "
+                                     f"worst element {tuple(o.worst_index)} = {o.worst_value:.8g} vs {o.worst_reference:.8g} "
+                                     f"(max abs {o.max_abs:.3g}, budget atol {c.atol:g} rtol {c.rtol:g})")
+        return lines
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "passed": self.passed, "created": self.created,
+                "stages": [s.to_dict() for s in self.stages], "forecast": self.forecast,
+                "training": {k: v for k, v in self.training.items() if k != "history"},
+                "cases": self.cases, "versions": versions(), "failures": self.failures()}
+
+
+def parity_rows(report: Report) -> list[list[str]]:
+    """One row per (stage, output): the table both report.md and the CLI show."""
+    rows = []
+    for s in report.stages:
+        if not s.parent:
+            continue
+        for out, w in s.worst().items():
+            rows.append([s.name, s.parent, out, f"{w['max_abs']:.2e}", f"{w['max_rel']:.2e}",
+                         f"{w['case']} @ {tuple(w['worst_index'])}", f"{s.budget.atol:g} / {s.budget.rtol:g}",
+                         "pass" if w["passed"] else "FAIL"])
+        for out, why in s.missing_outputs.items():
+            rows.append([s.name, s.parent, out, "—", "—", f"not exposed: {why}", "—", "n/a"])
+    return rows
+
+
+PARITY_HEADER = ["stage", "parent", "output", "max abs", "max rel", "worst (case @ index)", "atol / rtol", "verdict"]
+
+
+def render_markdown(report: Report) -> str:
+    f = report.forecast
+    lines = [f"# lstm-edge report: {report.model}", "",
+             f"Verdict: **{'PASS' if report.passed else 'FAIL'}** · {report.created}", "",
+             "## Stages", "", "| stage | format | precision | artifact | size | test MAE (std units) | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for s in report.stages:
+        size = f"{s.size_bytes / 1024:.1f} KiB" if s.size_bytes else "—"
+        lines.append(f"| {s.name} | {s.format} | {s.precision} | {s.artifact or '—'} | {size} | "
+                     f"{s.metrics.get('mae_std_units', float('nan')):.5f} | {'pass' if s.passed else 'FAIL'} |")
+    lines += ["", "## Parity (worst case per output)", "",
+              f"Cases: {', '.join(report.cases)}. Pass iff |child − parent| ≤ atol + rtol·|parent| everywhere.", "",
+              "| " + " | ".join(PARITY_HEADER) + " |", "|" + "---|" * len(PARITY_HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in parity_rows(report)]
+    lines += ["", "## Forecast (PyTorch, test split)", "",
+              f"MAE {f['mae_std_units']:.4f} std units vs seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} "
+              f"({f['improvement_vs_seasonal_naive_pct']:+.1f} % better) and persistence "
+              f"{f['persistence_mae_std_units']:.4f}, over {f['test_windows']} test windows.", "",
+              "| target | MAE | seasonal-naive MAE | persistence MAE | better than seasonal-naive |", "|---|---|---|---|---|"]
+    for name, t in f["per_target"].items():
+        lines.append(f"| {name} | {t['mae']:.4f} | {t['seasonal_naive_mae']:.4f} | {t['persistence_mae']:.4f} | "
+                     f"{t['improvement_vs_seasonal_naive_pct']:+.1f} % |")
+    if report.failures():
+        lines += ["", "## Failures", ""] + [f"- {x}" for x in report.failures()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(directory: Path, report: Report) -> None:
+    write_json_atomic(Path(directory) / "report.json", report.to_dict())
+    write_bytes_atomic(Path(directory) / "report.md", render_markdown(report).encode())

@@ -1,0 +1,190 @@
+"""The model spec: one TOML file in models/ says what to train and what budgets to hold.
+
+A spec is validated as it is read: unknown keys, wrong types and impossible sizes are
+refused (exit 3) naming the key, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lstm_edge.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str = "sensor"          # "sensor": the built-in generator; "csv": a user file (--data)
+    days: int = 180                 # generator length: 180 days of hourly samples = 4320 steps
+    seed: int = 0                   # generator seed: same seed, same bytes
+    targets: tuple[str, ...] = ("temperature", "load")   # channels forecast one horizon ahead
+    features: tuple[str, ...] = ()  # input channels; empty = every channel of the data
+    window: int = 48                # steps per training window (two days of hourly data)
+    horizon: int = 1                # forecast y[t] is the target at t + horizon
+    split: tuple[float, ...] = (0.7, 0.15, 0.15)  # time-ordered train/val/test fractions
+    period: int = 24                # seasonal period for the seasonal-naive baseline
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    hidden_size: int = 64           # H: width of every LSTM layer
+    num_layers: int = 2             # L: stacked nn.LSTM layers
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    seed: int = 0                   # torch seed: weights and batch order are reproducible
+    max_epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    patience: int = 5               # early stopping: epochs without a better validation loss
+    warmup_steps: int = 24          # loss ignores the first steps of a window: too little context
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Budget of one stage against its parent: pass iff |a - b| <= atol + rtol * |b| everywhere."""
+
+    parent: str
+    child: str
+    atol: float
+    rtol: float
+
+
+@dataclass(frozen=True)
+class ParityGridSpec:
+    """The random-input grid every exported stage is checked on (besides the test windows)."""
+
+    batch_sizes: tuple[int, ...] = (1, 2, 7)
+    lengths: tuple[int, ...] = (1, 2, 50, 1000)
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    description: str = ""
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    parity: ParityGridSpec = field(default_factory=ParityGridSpec)
+    tolerance: tuple[Tolerance, ...] = ()
+
+    def budget(self, parent: str, child: str) -> Tolerance:
+        """The tolerance for (parent, child). A missing budget is an error, never a pass."""
+        for t in self.tolerance:
+            if (t.parent, t.child) == (parent, child):
+                return t
+        raise InvalidInputError(
+            f"model spec '{self.name}' has no tolerance for stage '{child}' against '{parent}'",
+            hint=f'add [[tolerance]] parent = "{parent}" child = "{child}" atol = ... rtol = ... to the spec',
+        )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_spec(path: str | Path) -> Spec:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInputError(f"model spec {path} does not exist", hint="see models/ for the shipped specs")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InvalidInputError(f"model spec {path} is not valid TOML: {e}")
+    return spec_from_dict(raw, where=str(path))
+
+
+def spec_from_dict(raw: dict, where: str = "spec") -> Spec:
+    spec = _build(Spec, raw, where)
+    _check_sizes(spec, where)
+    return spec
+
+
+def _build(cls, table, where: str):
+    """Build dataclass `cls` from a TOML table, refusing unknown keys and wrong types."""
+    if not isinstance(table, dict):
+        raise InvalidInputError(f"{where}: expected a table, got {type(table).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - names)
+    if unknown:
+        raise InvalidInputError(
+            f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)}",
+            hint=f"known keys here: {', '.join(sorted(names))}",
+        )
+    kwargs = {}
+    for key, value in table.items():
+        kwargs[key] = _convert(hints[key], value, f"{where}: {key}")
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a required key is missing
+        raise InvalidInputError(f"{where}: {e}")
+
+
+def _convert(hint, value, where: str):
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is tuple:
+        item_type = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise InvalidInputError(f"{where}: expected a list, got {value!r}")
+        return tuple(_convert(item_type, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise InvalidInputError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_sizes(spec: Spec, where: str) -> None:
+    problems = []
+    positive = {
+        "data.days": spec.data.days, "data.window": spec.data.window, "data.horizon": spec.data.horizon,
+        "data.period": spec.data.period, "model.hidden_size": spec.model.hidden_size,
+        "model.num_layers": spec.model.num_layers, "train.max_epochs": spec.train.max_epochs,
+        "train.batch_size": spec.train.batch_size,
+    }
+    problems += [f"{k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
+    if spec.model.hidden_size > 4096 or spec.model.num_layers > 16:
+        problems.append("model sizes beyond hidden_size 4096 / num_layers 16 are not supported")
+    if not spec.train.learning_rate > 0:
+        problems.append(f"train.learning_rate must be > 0, got {spec.train.learning_rate}")
+    if len(spec.data.split) != 3 or any(s <= 0 for s in spec.data.split) or abs(sum(spec.data.split) - 1) > 1e-6:
+        problems.append(f"data.split must be three positive fractions summing to 1, got {list(spec.data.split)}")
+    if spec.data.source not in ("sensor", "csv"):
+        problems.append(f"data.source must be 'sensor' or 'csv', got {spec.data.source!r}")
+    if not spec.data.targets:
+        problems.append("data.targets must name at least one column")
+    if spec.train.warmup_steps >= spec.data.window:
+        problems.append(f"train.warmup_steps ({spec.train.warmup_steps}) must be < data.window ({spec.data.window})")
+    if any(b <= 0 for b in spec.parity.batch_sizes) or any(t <= 0 for t in spec.parity.lengths):
+        problems.append("parity.batch_sizes and parity.lengths must be positive")
+    for t in spec.tolerance:
+        if t.atol < 0 or t.rtol < 0:
+            problems.append(f"tolerance {t.parent}->{t.child}: atol/rtol must be >= 0")
+    if problems:
+        raise InvalidInputError(f"{where}: " + "; ".join(problems))
+
+
+def with_data_overrides(spec: Spec, *, data=None, targets=None, features=None, period=None) -> Spec:
+    """The spec with command-line data choices applied (a CSV, its target/feature columns)."""
+    changes = {}
+    if data is not None:
+        changes["source"] = "csv"
+    if targets:
+        changes["targets"] = tuple(targets)
+    if features:
+        changes["features"] = tuple(features)
+    if period is not None:
+        changes["period"] = period
+    if data is not None and not targets and spec.data.source != "csv":
+        from lstm_edge.errors import UsageError
+
+        raise UsageError("--data needs at least one --target COLUMN to forecast")
+    new = dataclasses.replace(spec, data=dataclasses.replace(spec.data, **changes))
+    _check_sizes(new, "command line")
+    return new

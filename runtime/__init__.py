@@ -1,0 +1,8 @@
+"""What ships to the device: numpy plus one runtime (onnxruntime or ai-edge-litert).
+
+Never imports torch, tensorflow, onnx, typer or rich (tests/test_runtime_boundary.py).
+Runtimes are imported lazily, so a device with only one of them installed can use it.
+"""
+from lstm_edge.runtime.runner import Runner, check_inputs, open_runner
+
+__all__ = ["Runner", "check_inputs", "open_runner"]

@@ -1,0 +1,33 @@
+"""onnxruntime runner: one InferenceSession, inputs checked against the model's own I/O."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from lstm_edge.errors import InvalidInputError
+from lstm_edge.runtime.runner import check_inputs
+
+
+class OnnxRuntimeRunner:
+    def __init__(self, path: Path, *, threads: int = 1):
+        self.path = Path(path)
+        self.name = f"onnxruntime:{self.path.name}"
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3   # shape-hint warnings are ours to report, not ORT's to print
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own exception types for bad models
+            raise InvalidInputError(f"{self.path}: onnxruntime cannot load this model: {str(e)[:300]}")
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        self.output_names = tuple(o.name for o in self.session.get_outputs())
+        self.expected = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape)
+                         for i in self.session.get_inputs()}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        check_inputs(feeds, self.expected, self.name)
+        outs = self.session.run(None, feeds)
+        return dict(zip(self.output_names, outs))

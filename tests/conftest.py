@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny seeded specs and one tiny trained model taken through the pipeline once."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")    # before anything imports tensorflow
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest
+
+from lstm_edge.spec import spec_from_dict
+
+FP32 = {"atol": 1e-5, "rtol": 1e-5}
+
+
+def tiny_spec_dict(**over) -> dict:
+    """A spec small enough to train in seconds; the same budgets as the shipped specs."""
+    d = {
+        "name": "tiny",
+        "data": {"days": 21, "window": 30, "split": [0.7, 0.15, 0.15], "targets": ["temperature", "load"]},
+        "model": {"hidden_size": 8, "num_layers": 2},
+        "train": {"max_epochs": 3, "batch_size": 32, "warmup_steps": 6, "patience": 2},
+        "parity": {"batch_sizes": [1, 2, 7], "lengths": [1, 2, 50, 1000]},
+        "tolerance": [dict(parent="pytorch", child=c, **FP32) for c in ("numpy-reference", "onnx-fp32", "tflite-fp32")],
+    }
+    for k, v in over.items():
+        d[k] = v
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_spec():
+    return spec_from_dict(tiny_spec_dict())
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_spec):
+    """Train → export → verify the tiny model once; tests read (and copy) what it wrote."""
+    from lstm_edge.pipeline import pipeline
+
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    report = pipeline(tiny_spec, out, bar=False)
+    return out, report
