@@ -9,6 +9,10 @@ Facts this rests on (design.md §5, re-measured on TF 2.21):
   exact against Keras for batch 1…7, T up to 1000.
 - The fused kernel cannot return the cell state: hn is each layer's last output step, and
   cn is declared missing in the sidecar (streaming artefacts fill that gap).
+- The converter writes cell_clip = 10.0 into every fused LSTM op; PyTorch never clips the
+  cell state. Found on the default model: a test window drives |c| to 11.8, the clip is
+  invisible while tanh saturates, then surfaces as 6.8e-4 in hn. We reset the clip to 0
+  (no clipping), record the fix-up in the sidecar, and fail the check on any nonzero clip.
 PyTorch i,f,g,o with b_ih + b_hh maps directly onto Keras i,f,c,o (lstm_edge.gates).
 """
 from __future__ import annotations
@@ -34,48 +38,82 @@ def import_tensorflow():
                                hint="set TF_USE_LEGACY_KERAS=1 in the environment, or import lstm-edge first")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    import tf_keras as keras
-
+    with _quiet_stderr():   # TF's C++ start-up chatter (oneDNN, CUDA probe) bypasses every log setting
+        import tensorflow as tf
+        import tf_keras as keras
+    tf.get_logger().setLevel("ERROR")
     return tf, keras
 
 
-def keras_function(tensors: dict, dims: dict):
-    """The Keras twin of ForecastLSTM as a tf.function with signature x, h0, c0 → y, hn (batch 1)."""
+class _quiet_stderr:
+    """Send fd 2 to a temporary file for the block; replay it if the block raises."""
+
+    def __enter__(self):
+        import tempfile
+
+        sys.stderr.flush()
+        self.saved, self.tmp = os.dup(2), tempfile.TemporaryFile()
+        os.dup2(self.tmp.fileno(), 2)
+
+    def __exit__(self, exc_type, *rest):
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        if exc_type is not None:
+            self.tmp.seek(0)
+            sys.stderr.write(self.tmp.read().decode(errors="replace"))
+        self.tmp.close()
+
+
+def keras_model(tensors: dict, dims: dict):
+    """The Keras twin of ForecastLSTM: inputs x (1, T, F), h0 and c0 (L, 1, H) → y (1, T, O), hn (L, 1, H).
+
+    A functional tf-keras model (not a hand-written tf.function) is what the converter
+    recognises as fused LSTM layers. The state inputs declare L as their leading "batch"
+    dimension so that their layout is exactly the contract's (L, B, H).
+    """
     tf, keras = import_tensorflow()
     F, H, L, O = dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"]
-    layers = [keras.layers.LSTM(H, return_sequences=True, name=f"lstm_l{k}") for k in range(L)]
+    x = keras.Input((None, F), batch_size=1, name="x")
+    h0 = keras.Input((1, H), batch_size=L, name="h0")
+    c0 = keras.Input((1, H), batch_size=L, name="c0")
+    # States are taken with GATHER, not slicing: with L = 1 the converter folds a slice into
+    # a static-batch RESHAPE, which LiteRT cannot resize per call ("num_input_elements !=
+    # num_output_elements") or leaves without data. Reshapes keep the batch as -1.
+    def state_of_layer(s, k):                                   # (L, B, H) → (B, H)
+        return tf.gather(s, k, axis=0)
+
+    seq, last, layers = x, [], []
+    for k in range(L):
+        layer = keras.layers.LSTM(H, return_sequences=True, name=f"lstm_l{k}")
+        state = [keras.layers.Lambda(state_of_layer, arguments={"k": k})(s) for s in (h0, c0)]
+        seq = layer(seq, initial_state=state)                   # (B, T, H)
+        last.append(seq[:, -1])                                 # h_T of layer k: (B, H)
+        layers.append(layer)
     head = keras.layers.Dense(O, name="head")
-    seq = tf.zeros((1, 1, F))
-    for k, layer in enumerate(layers):      # build, then load PyTorch weights in Keras order
-        seq = layer(seq)
+    y = head(seq)                                               # (B, T, O)
+    residual = list(dims.get("residual", ()))
+    if residual:                                                # forecast = last value + change
+        y = keras.layers.Add(name="y_residual")([y, keras.layers.Lambda(lambda v: tf.gather(v, residual, axis=2))(x)])
+    y = keras.layers.Activation("linear", name="y")(y)          # names the signature output "y"
+    hn = keras.layers.Lambda(lambda hs: tf.reshape(tf.concat(hs, axis=0), [L, -1, H]), name="hn")(last)  # (L, B, H)
+    model = keras.Model([x, h0, c0], [y, hn])
+    for k, layer in enumerate(layers):                          # PyTorch weights in Keras gate order
         layer.set_weights(list(torch_to_keras(tensors[f"lstm.weight_ih_l{k}"], tensors[f"lstm.weight_hh_l{k}"],
                                               tensors[f"lstm.bias_ih_l{k}"], tensors[f"lstm.bias_hh_l{k}"])))
-    head(seq)
     head.set_weights([tensors["head.weight"].T, tensors["head.bias"]])
-
-    @tf.function(input_signature=[tf.TensorSpec([1, None, F], tf.float32, name="x"),
-                                  tf.TensorSpec([L, 1, H], tf.float32, name="h0"),
-                                  tf.TensorSpec([L, 1, H], tf.float32, name="c0")])
-    def serve(x, h0, c0):
-        seq, last = x, []
-        for k, layer in enumerate(layers):
-            seq = layer(seq, initial_state=[h0[k], c0[k]])   # (1, T, H)
-            last.append(seq[:, -1])                           # h_T of layer k: (1, H)
-        return {"y": head(seq), "hn": tf.stack(last, axis=0)}  # y (1, T, O), hn (L, 1, H)
-
-    return serve, layers + [head]
+    return model
 
 
 def to_tflite(model, tensors: dict, dims: dict, out_path: Path, budget: Tolerance, *, parent: str = "pytorch") -> dict:
     tf, _ = import_tensorflow()
-    serve, trackables = keras_function(tensors, dims)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], trackables[0])
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model(tensors, dims))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]   # no Flex, ever
     try:
         blob = converter.convert()
     except Exception as e:  # the converter raises ConverterError and friends
         raise ConversionError(str(out_path), [f"TFLite converter failed: {str(e).splitlines()[-1][:300]}"])
+    blob, fixups = unclip_cell_state(blob)
     write_bytes_atomic(out_path, blob)
     ops = check_tflite(out_path, model, dims, budget)
     return write_sidecar(out_path, {
@@ -83,9 +121,33 @@ def to_tflite(model, tensors: dict, dims: dict, out_path: Path, budget: Toleranc
         "inputs": ["x", "h0", "c0"], "outputs": list(OUTPUTS),
         "missing_outputs": {"cn": "the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel does not expose its cell state"},
         "ops": ops, "converter": f"tf.lite.TFLiteConverter (tf-keras) tensorflow {tf.__version__}",
-        "runtimes": ["litert"], "static_batch": 1,
+        "runtimes": ["litert"], "static_batch": 1, "converter_fixups": fixups,
         "layout": "x (B, T, F); h0, c0, hn (L, B, H); y (B, T, O); converted at B = 1, resized per call",
     })
+
+
+def lstm_options(model_obj):
+    """(op index, UnidirectionalSequenceLSTMOptionsT) of every fused LSTM op in subgraph 0."""
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    graph = model_obj.subgraphs[0]
+    for k, op in enumerate(graph.operators):
+        if fbu.opcode_to_name(model_obj, op.opcodeIndex) == FUSED_OP:
+            yield k, op.builtinOptions
+
+
+def unclip_cell_state(blob: bytes) -> tuple[bytes, list[str]]:
+    """Set cell_clip and proj_clip of every fused LSTM op to 0 (= none, PyTorch's semantics)."""
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    model_obj = fbu.convert_bytearray_to_object(bytearray(blob))
+    fixups = []
+    for k, opts in lstm_options(model_obj):
+        for field in ("cellClip", "projClip"):
+            if getattr(opts, field):
+                fixups.append(f"op {k}: {field} {getattr(opts, field)} → 0 (PyTorch does not clip)")
+                setattr(opts, field, 0.0)
+    return (bytes(fbu.convert_object_to_bytearray(model_obj)) if fixups else blob), fixups
 
 
 def tflite_ops(path: Path) -> list[str]:
@@ -98,8 +160,11 @@ def check_tflite(path: Path, model, dims: dict, budget: Tolerance) -> list[str]:
     """Graph properties (fused op per layer, no WHILE, builtins only), then values on LiteRT."""
     from lstm_edge.runtime.litert_runner import LiteRTRunner
 
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
     ops = tflite_ops(path)
-    failures = []
+    failures = [f"op {k}: cell_clip {o.cellClip} / proj_clip {o.projClip}: the state would be clipped, PyTorch's is not"
+                for k, o in lstm_options(fbu.read_model(str(path))) if o.cellClip or o.projClip]
     if ops.count(FUSED_OP) != dims["num_layers"]:
         failures.append(f"{ops.count(FUSED_OP)} {FUSED_OP} op(s), expected {dims['num_layers']} (one per layer)")
     if "WHILE" in ops:

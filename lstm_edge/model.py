@@ -2,6 +2,11 @@
 
 State is explicit I/O, the same names in every format:
     x (B, T, F), h0 (L, B, H), c0 (L, B, H)  →  y (B, T, O), hn (L, B, H), cn (L, B, H)
+
+Residual forecast: when every target is also an input, y[t] = head(h_t) + x[t, targets],
+so the network learns the change from the last observed value. Levels outside the
+training range (seasons, drift) then pass straight through instead of being squashed by
+the head; the exports carry it as one Gather + Add.
 """
 from __future__ import annotations
 
@@ -13,14 +18,19 @@ OUTPUT_NAMES = ("y", "hn", "cn")
 
 
 class ForecastLSTM(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, output_size: int):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, output_size: int,
+                 residual: tuple[int, ...] = ()):
         super().__init__()
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, output_size)
+        self.residual = list(residual)           # input column of each target, or empty
 
     def forward(self, x, h0, c0):
         seq, (hn, cn) = self.lstm(x, (h0, c0))   # seq (B, T, H): the last layer's h_t
-        return self.head(seq), hn, cn            # y (B, T, O)
+        y = self.head(seq)                       # (B, T, O)
+        if self.residual:
+            y = y + x[:, :, self.residual]       # forecast = last value + predicted change
+        return y, hn, cn
 
     def zero_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (self.lstm.num_layers, batch, self.lstm.hidden_size)
@@ -29,7 +39,8 @@ class ForecastLSTM(nn.Module):
 
 def build_model(dims: dict) -> ForecastLSTM:
     """From the resolved dims stored with every checkpoint (see checkpoint.py)."""
-    return ForecastLSTM(dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"])
+    return ForecastLSTM(dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"],
+                        tuple(dims.get("residual", ())))
 
 
 class TorchRunner:

@@ -28,9 +28,10 @@ class ReferenceLSTM:
     layers: list[LayerWeights]
     head_W: np.ndarray          # (O, H): linear head on every step
     head_b: np.ndarray          # (O,)
+    residual: tuple[int, ...] = ()   # input column added to each output (see model.py)
 
     @classmethod
-    def from_state_dict(cls, sd: dict[str, np.ndarray], num_layers: int) -> "ReferenceLSTM":
+    def from_state_dict(cls, sd: dict[str, np.ndarray], num_layers: int, residual=()) -> "ReferenceLSTM":
         """From the PyTorch model's tensors (names as in lstm_edge.model.ForecastLSTM)."""
         f64 = {k: np.asarray(v, dtype=np.float64) for k, v in sd.items()}
         layers = []
@@ -38,7 +39,7 @@ class ReferenceLSTM:
             W, b = torch_to_seed(f64[f"lstm.weight_ih_l{k}"], f64[f"lstm.weight_hh_l{k}"],
                                  f64[f"lstm.bias_ih_l{k}"], f64[f"lstm.bias_hh_l{k}"])
             layers.append(LayerWeights(W, b))
-        return cls(layers, f64["head.weight"], f64["head.bias"])
+        return cls(layers, f64["head.weight"], f64["head.bias"], tuple(residual))
 
     def __call__(self, x, h0, c0):
         """x (B, T, F), h0 and c0 (L, B, H) → y (B, T, O), hn and cn (L, B, H), float64."""
@@ -49,6 +50,8 @@ class ReferenceLSTM:
             hn.append(h)
             cn.append(c)
         y = seq @ self.head_W.T + self.head_b               # (B, T, O)
+        if self.residual:
+            y = y + np.asarray(x, np.float64)[:, :, list(self.residual)]
         return {"y": y, "hn": np.stack(hn), "cn": np.stack(cn)}
 
 

@@ -39,8 +39,9 @@ def train(spec: Spec, series: Series, out_dir: Path, *, progress: bool = True) -
     prep = prepare_for(spec, series)
     t = spec.train
     torch.manual_seed(t.seed)
+    residual = [prep.features.index(c) for c in prep.targets] if set(prep.targets) <= set(prep.features) else []
     dims = {"input_size": len(prep.features), "hidden_size": spec.model.hidden_size,
-            "num_layers": spec.model.num_layers, "output_size": len(prep.targets)}
+            "num_layers": spec.model.num_layers, "output_size": len(prep.targets), "residual": residual}
     model = ForecastLSTM(**dims)
     opt = torch.optim.Adam(model.parameters(), lr=t.learning_rate)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, t.patience // 2))
@@ -67,7 +68,7 @@ def train(spec: Spec, series: Series, out_dir: Path, *, progress: bool = True) -
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
-                total += float(loss) * len(idx)
+                total += loss.item() * len(idx)
             model.eval()
             with torch.no_grad():
                 val = float(loss_on(xva, yva))

@@ -45,7 +45,7 @@ def verify(directory: Path, *, progress=None) -> Report:
     say("numpy-reference: the seed's equations")
     ref = StageResult("numpy-reference", "pytorch", "numpy", "fp64", None, None,
                       spec.budget("pytorch", "numpy-reference"), ("y", "hn", "cn"), {})
-    ref_runner = ReferenceRunner(ReferenceLSTM.from_state_dict(tensors, dims["num_layers"]))
+    ref_runner = ReferenceRunner(ReferenceLSTM.from_state_dict(tensors, dims["num_layers"], dims.get("residual", ())))
     ref.metrics = score(check_stage(ref, ref_runner, cases, torch_outputs))
     stages.append(ref)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from lstm_edge.errors import InvalidInputError
 from lstm_edge.runtime.runner import check_inputs
@@ -22,7 +22,10 @@ class LiteRTRunner:
         self.path = Path(path)
         self.name = f"litert:{self.path.name}"
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+            # Without the default XNNPACK delegate: it has no LSTM kernel anyway, and it fails
+            # to re-plan a graph whose batch was resized ("XNNPack delegate failed to reshape").
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
+                                           experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
             signatures = self.interpreter.get_signature_list()
         except (ValueError, RuntimeError) as e:
             raise InvalidInputError(f"{self.path}: LiteRT cannot load this model: {str(e)[:300]}")

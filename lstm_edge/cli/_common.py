@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
 
 import typer
@@ -33,7 +34,7 @@ def handles_errors(fn):
 def console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=max(120, shutil.get_terminal_size().columns))
 
 
 def say(msg: str) -> None:
@@ -44,16 +45,18 @@ def print_report(report) -> None:
     """The parity table and the forecast line, as the user sees them after verify/pipeline."""
     from rich.table import Table
 
-    from lstm_edge.report import PARITY_HEADER, parity_rows
+    from lstm_edge.report import PARITY_HEADER, missing_notes, parity_rows
 
     out = console()
-    table = Table(title=f"parity: {report.model}")
+    table = Table(title=f"parity against the parent stage: {report.model}")
     for h in PARITY_HEADER:
-        table.add_column(h)
+        table.add_column(h, no_wrap=True)
     for row in parity_rows(report):
         style = "red" if row[-1] == "FAIL" else None
         table.add_row(*row, style=style)
     out.print(table)
+    for note in missing_notes(report):
+        out.print(note)
     f = report.forecast
     out.print(f"forecast (test split, {f['test_windows']} windows): MAE {f['mae_std_units']:.4f} std units, "
               f"seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} → "

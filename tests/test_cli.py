@@ -1,0 +1,112 @@
+"""The CLI through typer's CliRunner: help, verify's exit codes, export, bad inputs."""
+import json
+import shutil
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from lstm_edge.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands_and_is_fast():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ("train", "export", "verify", "pipeline"):
+        assert cmd in r.output
+    # --help must not import torch or tensorflow (they take seconds to load)
+    code = "import sys; from lstm_edge.cli import app; print(any(m in sys.modules for m in ('torch', 'tensorflow')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_verify_passes_and_writes_the_report(tiny_run, tmp_path):
+    out, _ = tiny_run
+    work = tmp_path / "run"
+    shutil.copytree(out, work)
+    r = runner.invoke(app, ["verify", str(work)])
+    assert r.exit_code == 0, r.output
+    assert "verdict: PASS" in r.output and "onnx-fp32" in r.output
+    report = json.loads((work / "report.json").read_text())
+    assert report["passed"] is True
+    for s in report["stages"]:
+        for key in ("name", "parent", "format", "precision", "artifact", "size_bytes", "max_abs", "max_rel",
+                    "budget", "metrics", "passed"):
+            assert key in s, (s["name"], key)
+    assert "| onnx-fp32 | pytorch | y |" in (work / "report.md").read_text()
+
+
+def test_verify_exits_1_on_a_budget_miss(tiny_run, tmp_path):
+    out, _ = tiny_run
+    work = tmp_path / "run"
+    shutil.copytree(out, work)
+    meta = json.loads((work / "model.json").read_text())
+    for t in meta["spec"]["tolerance"]:
+        if t["child"] == "tflite-fp32":
+            t["atol"], t["rtol"] = 1e-12, 0.0           # an impossible budget, to see the gate close
+    (work / "model.json").write_text(json.dumps(meta))
+    r = runner.invoke(app, ["verify", str(work)])
+    assert r.exit_code == 1
+    assert "tflite-fp32 vs pytorch, output" in r.output and "worst element" in r.output
+
+
+def test_verify_refuses_a_tampered_artefact(tiny_run, tmp_path):
+    out, _ = tiny_run
+    work = tmp_path / "run"
+    shutil.copytree(out, work)
+    blob = bytearray((work / "tflite-fp32.tflite").read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (work / "tflite-fp32.tflite").write_bytes(bytes(blob))
+    r = runner.invoke(app, ["verify", str(work)])
+    assert r.exit_code == 3
+    assert "tflite-fp32.tflite" in r.output and "sha256" in r.output
+
+
+def test_verify_on_a_directory_without_checkpoint(tmp_path):
+    r = runner.invoke(app, ["verify", str(tmp_path)])
+    assert r.exit_code == 3 and "holds no checkpoint" in r.output
+
+
+def test_export_onnx_only_rewrites_a_checked_artefact(tiny_run, tmp_path):
+    out, _ = tiny_run
+    work = tmp_path / "run"
+    shutil.copytree(out, work)
+    before = (work / "onnx-fp32.onnx").read_bytes()
+    r = runner.invoke(app, ["export", str(work), "--format", "onnx"])
+    assert r.exit_code == 0, r.output
+    assert "self-check passed" in r.output
+    assert (work / "onnx-fp32.onnx").read_bytes() == before      # the ONNX export is deterministic
+
+
+def test_bad_spec_key_is_exit_3(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('name = "x"\n[model]\nhidden_sise = 8\n')
+    r = runner.invoke(app, ["train", "--model", str(spec), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 3 and "hidden_sise" in r.output
+
+
+def test_train_on_a_csv(tmp_path):
+    """A user's CSV: train names its columns; a bad cell names its line."""
+    import numpy as np
+
+    t = np.arange(600)
+    rng = np.random.default_rng(0)
+    rows = ["time,temp,power"] + [f"{i},{20 + 3 * np.sin(2 * np.pi * i / 24) + rng.normal(0, .3):.4f},"
+                                  f"{5 + np.cos(2 * np.pi * i / 24) + rng.normal(0, .2):.4f}" for i in t]
+    csv = tmp_path / "series.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "spec.toml"
+    spec.write_text('name = "mine"\n[model]\nhidden_size = 8\nnum_layers = 1\n[train]\nmax_epochs = 2\n'
+                    'warmup_steps = 6\n[data]\nwindow = 30\n')
+    r = runner.invoke(app, ["train", "--model", str(spec), "--data", str(csv), "--target", "power",
+                            "--time-column", "time", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert meta["features"] == ["temp", "power"] and meta["targets"] == ["power"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(rows[:5] + ["5,oops,1.0"] + rows[6:]) + "\n")
+    r = runner.invoke(app, ["train", "--model", str(spec), "--data", str(bad), "--target", "power",
+                            "--out", str(tmp_path / "out2")])
+    assert r.exit_code == 3 and "temp" in r.output and "oops" in r.output
+    assert not (tmp_path / "out2").exists()
