@@ -110,3 +110,37 @@ def test_train_on_a_csv(tmp_path):
                             "--out", str(tmp_path / "out2")])
     assert r.exit_code == 3 and "temp" in r.output and "oops" in r.output
     assert not (tmp_path / "out2").exists()
+
+
+def test_pipeline_end_to_end_through_the_cli(tmp_path):
+    """The small end-to-end run: a tiny spec file, the real command, its report; a second run replaces it."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text("""
+name = "tiny-cli"
+[data]
+days = 21
+window = 30
+[model]
+hidden_size = 8
+[train]
+max_epochs = 3
+warmup_steps = 6
+[parity]
+batch_sizes = [1, 3]
+lengths = [1, 64]
+""" + "".join(f'[[tolerance]]\nparent = "pytorch"\nchild = "{c}"\natol = 1e-5\nrtol = 1e-5\n'
+              for c in ("numpy-reference", "onnx-fp32", "tflite-fp32")))
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["pipeline", "--model", str(spec), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    assert [s["name"] for s in report["stages"]] == ["pytorch", "numpy-reference", "onnx-fp32", "tflite-fp32"]
+    assert report["passed"] and all(s["passed"] for s in report["stages"]), report["failures"]
+    assert "parity against the parent stage" in r.output
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        "model.json", "model.safetensors", "test_set.npz", "onnx-fp32.onnx", "onnx-fp32.onnx.json",
+        "tflite-fp32.tflite", "tflite-fp32.tflite.json", "report.json", "report.md"])
+    (out / "stale-file").write_text("from the previous run")
+    r = runner.invoke(app, ["pipeline", "--model", str(spec), "--out", str(out)])
+    assert not (out / "stale-file").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no staging debris

@@ -89,7 +89,10 @@ def _is_number(s: str) -> bool:
 
 
 def _numeric_column(body, j) -> bool:
-    return all(_is_number(r[j]) or r[j] == "" for r in body[:50]) and any(_is_number(r[j]) for r in body[:50])
+    """A column is an input if most of its first cells are numbers; a stray bad cell in it is
+    then reported by _column (never silently drops the column). Text columns (ids, tags) are skipped."""
+    sample = [r[j] for r in body[:50]]
+    return sum(_is_number(c) for c in sample) > len(sample) / 2
 
 
 def _column(body, j: int, name: str, where: str) -> np.ndarray:

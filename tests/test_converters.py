@@ -1,0 +1,131 @@
+"""Each converter on tiny random models of several shapes: graph properties, parity, sidecars."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lstm_edge.converters.validate import example_feeds
+from lstm_edge.model import ForecastLSTM, TorchRunner
+from lstm_edge.runtime import open_runner
+from lstm_edge.spec import Tolerance
+
+FP32 = Tolerance("pytorch", "x", 1e-5, 1e-5)
+SHAPES = [  # (F, H, L, O, residual)
+    (3, 5, 1, 1, ()),
+    (4, 8, 2, 2, (0, 2)),
+    (2, 16, 3, 1, (1,)),
+]
+
+
+def tiny(F, H, L, O, residual, seed=0):
+    torch.manual_seed(seed)
+    model = ForecastLSTM(F, H, L, O, residual).eval()
+    tensors = {k: v.numpy() for k, v in model.state_dict().items()}
+    dims = {"input_size": F, "hidden_size": H, "num_layers": L, "output_size": O, "residual": list(residual)}
+    return model, tensors, dims
+
+
+def grid(dims, seed=3):
+    for b, t in [(1, 1), (3, 17), (7, 300)]:
+        yield example_feeds(dims, batch=b, length=t, seed=seed + b)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"F{s[0]}H{s[1]}L{s[2]}O{s[3]}r{len(s[4])}")
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_export_keeps_the_fused_op_and_matches_pytorch(tmp_path, shape, fmt):
+    model, tensors, dims = tiny(*shape)
+    if fmt == "onnx":
+        from lstm_edge.converters.to_onnx import to_onnx
+
+        path = tmp_path / "m.onnx"
+        info = to_onnx(model, dims, path, FP32)
+        assert info["outputs"] == ["y", "hn", "cn"]
+    else:
+        from lstm_edge.converters.to_tflite import FUSED_OP, to_tflite, tflite_ops
+
+        path = tmp_path / "m.tflite"
+        info = to_tflite(model, tensors, dims, path, FP32)
+        ops = tflite_ops(path)
+        assert ops.count(FUSED_OP) == dims["num_layers"] and "WHILE" not in ops
+        assert info["outputs"] == ["y", "hn"] and "cn" in info["missing_outputs"]
+    assert json.loads(path.with_name(path.name + ".json").read_text())["sha256"] == info["sha256"]
+    runner, torch_runner = open_runner(path), TorchRunner(model)
+    for feeds in grid(dims):
+        got, want = runner.run(feeds), torch_runner.run(feeds)
+        for k in info["outputs"]:
+            np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
+
+
+def conveyor_belt_model():
+    """One layer whose cell counts up by 1 per step while x0 = +1 and down while x0 = −1:
+    all gates open (bias 20), candidate = tanh(20·x0) ≈ ±1, no recurrence."""
+    model, _, dims = tiny(2, 4, 1, 1, ())
+    with torch.no_grad():
+        for p in model.lstm.parameters():
+            p.zero_()
+        model.lstm.bias_ih_l0[:] = 20.0            # input, forget, output gates ≈ 1
+        model.lstm.bias_ih_l0[8:12] = 0.0          # candidate rows (PyTorch order i, f, g, o)
+        model.lstm.weight_ih_l0[8:12, 0] = 20.0
+    tensors = {k: v.numpy() for k, v in model.state_dict().items()}
+    x = np.zeros((1, 30, 2), np.float32)
+    x[0, :15, 0], x[0, 15:, 0] = 1.0, -1.0         # c: 0 → 15 → 0
+    feeds = {"x": x, "h0": np.zeros((1, 1, 4), np.float32), "c0": np.zeros((1, 1, 4), np.float32)}
+    return model, tensors, dims, feeds
+
+
+def test_tflite_does_not_clip_a_large_cell_state(tmp_path):
+    """The converter's default cell_clip = 10 would clamp c at 10 and end the sequence at −5 instead of 0."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from lstm_edge.converters.to_tflite import lstm_options, to_tflite
+
+    model, tensors, dims, feeds = conveyor_belt_model()
+    path = tmp_path / "m.tflite"
+    info = to_tflite(model, tensors, dims, path, FP32)
+    assert info["converter_fixups"], "the converter no longer sets a clip: update to_tflite's docstring"
+    assert all(o.cellClip == 0 for _, o in lstm_options(flatbuffer_utils.read_model(str(path))))
+    want = TorchRunner(model).run(feeds)
+    assert np.abs(want["cn"]).max() < 1e-3 and abs(want["hn"]).max() < 1e-3   # back to 0 after peaking at 15
+    got = open_runner(path).run(feeds)
+    np.testing.assert_allclose(got["hn"], want["hn"], atol=1e-5, rtol=1e-5)
+
+
+def test_a_clipped_cell_is_refused(tmp_path, monkeypatch):
+    from lstm_edge.converters import to_tflite as mod
+    from lstm_edge.errors import ConversionError
+
+    monkeypatch.setattr(mod, "unclip_cell_state", lambda blob: (blob, []))
+    model, tensors, dims, _ = conveyor_belt_model()
+    with pytest.raises(ConversionError) as e:
+        mod.to_tflite(model, tensors, dims, tmp_path / "m.tflite", FP32)
+    assert "cell_clip 10.0" in str(e.value)
+
+
+def test_onnx_export_is_byte_identical_twice(tmp_path):
+    from lstm_edge.converters.to_onnx import to_onnx
+
+    model, _, dims = tiny(*SHAPES[1])
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    to_onnx(model, dims, a, FP32)
+    to_onnx(model, dims, b, FP32)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_a_converter_that_breaks_parity_fails_loudly(tmp_path, monkeypatch):
+    """If the mapping permuted gates, the export's own check must refuse the artefact."""
+    from lstm_edge.converters import to_tflite as mod
+    from lstm_edge.errors import ConversionError
+    from lstm_edge.gates import reorder
+
+    def wrong_mapping(w_ih, w_hh, b_ih, b_hh):   # treats PyTorch rows as if they were ONNX order
+        return (reorder(w_ih, "onnx", "keras").T, reorder(w_hh, "onnx", "keras").T,
+                reorder(b_ih + b_hh, "onnx", "keras"))
+
+    monkeypatch.setattr(mod, "torch_to_keras", wrong_mapping)
+    model, tensors, dims = tiny(*SHAPES[1])
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ConversionError) as e:
+        mod.to_tflite(model, tensors, dims, path, FP32)
+    assert "output 'y' differs from PyTorch" in str(e.value)
+    assert not path.exists()
