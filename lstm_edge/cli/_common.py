@@ -34,7 +34,7 @@ def handles_errors(fn):
 def console():
     from rich.console import Console
 
-    return Console(highlight=False, width=max(120, shutil.get_terminal_size().columns))
+    return Console(highlight=False, width=max(150, shutil.get_terminal_size().columns))
 
 
 def say(msg: str) -> None:
