@@ -105,15 +105,28 @@ def keras_model(tensors: dict, dims: dict):
     return model
 
 
+def convert_keras(tensors: dict, dims: dict, where: str, *, outputs=OUTPUTS, setup=None,
+                  unclip: bool = True) -> tuple[bytes, list[str]]:
+    """Keras twin → TFLite bytes (builtins only, clip reset). `setup(converter, tf)` adds quantization."""
+    tf, keras = import_tensorflow()
+    model = keras_model(tensors, dims)
+    if tuple(outputs) != OUTPUTS:   # e.g. y only: the int8 quantizer allows one consumer per LSTM output
+        model = keras.Model(model.inputs, [model.get_layer(n).output for n in outputs])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]   # no Flex, ever
+    if setup is not None:
+        setup(converter, tf)
+    try:
+        with _quiet_stderr():   # the MLIR quantizer prints diagnostics straight to fd 2
+            blob = converter.convert()
+    except Exception as e:  # the converter raises ConverterError and friends
+        raise ConversionError(where, [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
+    return unclip_cell_state(blob) if unclip else (blob, [])
+
+
 def to_tflite(model, tensors: dict, dims: dict, out_path: Path, budget: Tolerance, *, parent: str = "pytorch") -> dict:
     tf, _ = import_tensorflow()
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model(tensors, dims))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]   # no Flex, ever
-    try:
-        blob = converter.convert()
-    except Exception as e:  # the converter raises ConverterError and friends
-        raise ConversionError(str(out_path), [f"TFLite converter failed: {str(e).splitlines()[-1][:300]}"])
-    blob, fixups = unclip_cell_state(blob)
+    blob, fixups = convert_keras(tensors, dims, str(out_path))
     write_bytes_atomic(out_path, blob)
     ops = check_tflite(out_path, model, dims, budget)
     return write_sidecar(out_path, {

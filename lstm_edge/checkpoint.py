@@ -4,6 +4,8 @@
     DIR/model.json          spec, resolved dims, feature/target names, normalization,
                             training and test metrics, sha256 of the weights and test set
     DIR/test_set.npz        the test windows and their truth / baselines (metrics.test_set)
+    DIR/calibration.npz     training windows for quantization calibration (x only)
+    DIR/val_set.npz         validation windows with truth: quantization attempts are chosen on these
 
 Loading checks the hash, then the tensor names and shapes against the dims, before any
 number is used.
@@ -22,6 +24,8 @@ from lstm_edge.errors import InvalidInputError, SecurityRefusal
 WEIGHTS = "model.safetensors"
 META = "model.json"
 TEST_SET = "test_set.npz"
+CALIBRATION = "calibration.npz"
+VAL_SET = "val_set.npz"
 
 
 def expected_shapes(dims: dict) -> dict[str, tuple[int, ...]]:
@@ -34,24 +38,40 @@ def expected_shapes(dims: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def save_checkpoint(out_dir: Path, tensors: dict[str, np.ndarray], meta: dict, test: dict) -> None:
+def save_checkpoint(out_dir: Path, tensors: dict[str, np.ndarray], meta: dict, test: dict,
+                    calibration: dict, val: dict) -> None:
     from safetensors.numpy import save
 
     blob = save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()})
     write_bytes_atomic(out_dir / WEIGHTS, blob)
-    buf = io.BytesIO()
-    np.savez(buf, **test)
-    write_bytes_atomic(out_dir / TEST_SET, buf.getvalue())
-    write_json_atomic(out_dir / META, meta | {
+    hashes = {}
+    for name, arrays in ((TEST_SET, test), (CALIBRATION, calibration), (VAL_SET, val)):
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        write_bytes_atomic(out_dir / name, buf.getvalue())
+        hashes[f"{name.split('.')[0]}_sha256"] = sha256_file(out_dir / name)
+    write_json_atomic(out_dir / META, meta | hashes | {
         "weights": WEIGHTS, "weights_sha256": sha256_file(out_dir / WEIGHTS),
-        "test_set": TEST_SET, "test_set_sha256": sha256_file(out_dir / TEST_SET)})
+        "test_set": TEST_SET, "calibration": CALIBRATION})
 
 
 def load_test_set(ckpt_dir: Path, meta: dict) -> dict[str, np.ndarray]:
-    path = Path(ckpt_dir) / TEST_SET
+    return _load_npz(Path(ckpt_dir) / TEST_SET, meta.get("test_set_sha256"))
+
+
+def load_val_set(ckpt_dir: Path, meta: dict) -> dict[str, np.ndarray]:
+    return _load_npz(Path(ckpt_dir) / VAL_SET, meta.get("val_set_sha256"))
+
+
+def load_calibration(ckpt_dir: Path, meta: dict) -> np.ndarray:
+    """(N, T, F) normalized training windows, the quantizers' calibration data."""
+    return _load_npz(Path(ckpt_dir) / CALIBRATION, meta.get("calibration_sha256"))["x"]
+
+
+def _load_npz(path: Path, want_sha: str | None) -> dict[str, np.ndarray]:
     if not path.exists():
-        raise InvalidInputError(f"{path} is missing: verify needs the test windows saved by training")
-    if sha256_file(path) != meta.get("test_set_sha256"):
+        raise InvalidInputError(f"{path} is missing: it is written by training", hint="re-run lstm-edge train")
+    if sha256_file(path) != want_sha:
         raise InvalidInputError(f"{path}: sha256 does not match {META}: the file is corrupt or from another model",
                                 hint="re-run lstm-edge train")
     with np.load(path, allow_pickle=False) as z:

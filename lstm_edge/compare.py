@@ -1,9 +1,10 @@
 """Compare one stage's outputs with its parent's: a report object, truthy on pass.
 
 Pass iff |a − b| ≤ atol + rtol·|b| for every element (numpy.allclose semantics, b the
-parent). Figures per output: max abs, max rel (|a − b| / max(|b|, atol), so tiny
-references do not divide by zero), mean abs, cosine, and the worst element — the one
-that exceeds its allowance most (or comes closest to it), with both values.
+parent); with atol = rtol = None the figures are recorded only (int8 stages are judged on
+their task metric instead). Figures per output: max abs, max rel (|a − b| / max(|b|, 1e-5),
+so tiny references do not divide by zero), mean abs, cosine, SNR in dB, and the worst
+element — the one that exceeds its allowance most (or has the largest error), with both values.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class OutputDiff:
     max_rel: float
     mean_abs: float
     cosine: float
+    snr_db: float | None       # 10·log10(Σb² / Σ(a − b)²); None when identical
     worst_index: list[int]
     worst_value: float         # the child's value at worst_index
     worst_reference: float     # the parent's value there
@@ -30,8 +32,8 @@ class Comparison:
     stage: str
     parent: str
     case: str                  # which inputs: "test-windows", "random B=7 T=1000", …
-    atol: float
-    rtol: float
+    atol: float | None
+    rtol: float | None
     outputs: list[OutputDiff] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -45,8 +47,8 @@ class Comparison:
         return asdict(self) | {"passed": self.passed}
 
 
-def compare(got: dict, ref: dict, *, stage: str, parent: str, case: str, atol: float, rtol: float,
-            outputs: tuple[str, ...]) -> Comparison:
+def compare(got: dict, ref: dict, *, stage: str, parent: str, case: str, atol: float | None,
+            rtol: float | None, outputs: tuple[str, ...]) -> Comparison:
     result = Comparison(stage, parent, case, atol, rtol)
     for name in outputs:
         a = np.asarray(got[name], dtype=np.float64)
@@ -54,13 +56,15 @@ def compare(got: dict, ref: dict, *, stage: str, parent: str, case: str, atol: f
         if a.shape != b.shape:
             raise ValueError(f"{stage} vs {parent} on {case}: output '{name}' shape {a.shape} vs {b.shape}")
         err = np.abs(a - b)
-        excess = err - (atol + rtol * np.abs(b))
+        excess = err if atol is None else err - (atol + rtol * np.abs(b))
         worst = np.unravel_index(int(np.argmax(excess)), a.shape)
         denom = np.linalg.norm(a) * np.linalg.norm(b)
+        noise = float((err ** 2).sum())
         result.outputs.append(OutputDiff(
-            output=name, max_abs=float(err.max()), max_rel=float((err / np.maximum(np.abs(b), atol)).max()),
+            output=name, max_abs=float(err.max()), max_rel=float((err / np.maximum(np.abs(b), 1e-5)).max()),
             mean_abs=float(err.mean()), cosine=float((a.ravel() @ b.ravel()) / denom) if denom > 0 else 1.0,
+            snr_db=float(10 * np.log10((b ** 2).sum() / noise)) if noise > 0 else None,
             worst_index=[int(i) for i in worst], worst_value=float(a[worst]), worst_reference=float(b[worst]),
-            passed=bool((excess <= 0).all() and np.isfinite(a).all()),
+            passed=bool(np.isfinite(a).all() and (atol is None or (excess <= 0).all())),
         ))
     return result

@@ -29,6 +29,18 @@ class ParityError(LstmEdgeError):
     kind = "parity failure"
 
 
+class QuantizationRefused(ParityError):
+    """No attempt of a recipe meets its budget on the validation windows (exit 1).
+
+    Carries the measured figures, so the refusal is reported, not hidden."""
+
+    kind = "recipe refused"
+
+    def __init__(self, message: str, *, record: dict, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.record = record
+
+
 class UsageError(LstmEdgeError):
     """The command was called wrongly (exit 2)."""
 

@@ -1,18 +1,22 @@
-"""`lstm-edge export DIR`: write the fp32 artefacts of the checkpoint in DIR, each self-checked."""
+"""`lstm-edge export DIR`: write the fp32 artefacts of the checkpoint in DIR, each self-checked,
+then the quantized artefacts of the recipes asked for. A recipe that cannot meet its budget
+is refused: recorded in DIR/refusals.json with its figures, its old artefact removed."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from lstm_edge.artifacts import read_json, sidecar_path, write_json_atomic
 from lstm_edge.checkpoint import load_checkpoint
-from lstm_edge.errors import UsageError
+from lstm_edge.errors import QuantizationRefused, UsageError
 from lstm_edge.spec import spec_from_dict
 
 FORMATS = ("onnx", "tflite")
+REFUSALS = "refusals.json"
 ARTIFACTS = {"onnx": "onnx-fp32.onnx", "tflite": "tflite-fp32.tflite"}
 
 
-def export(directory: Path, formats: list[str], *, progress=None) -> list[dict]:
-    """→ the sidecar of every artefact written. A failed self-check raises ConversionError."""
+def export(directory: Path, formats: list[str], *, recipes: list[str] = (), progress=None) -> tuple[list[dict], list[dict]]:
+    """→ (sidecars of the artefacts written, refusals). A failed self-check raises ConversionError."""
     from lstm_edge.model import load_model
 
     unknown = [f for f in formats if f not in FORMATS]
@@ -35,4 +39,31 @@ def export(directory: Path, formats: list[str], *, progress=None) -> list[dict]:
         say("exporting TFLite (fused UNIDIRECTIONAL_SEQUENCE_LSTM, builtins only)")
         written.append(to_tflite(model, tensors, dims, directory / ARTIFACTS["tflite"],
                                  spec.budget("pytorch", "tflite-fp32")))
-    return written
+    refused = []
+    if recipes:
+        from lstm_edge.converters.quantize import quantize
+        from lstm_edge.converters.recipes import recipe
+
+        for name in recipes:
+            r = recipe(name)
+            artifact = directory / f"{r.name}{r.suffix}"
+            try:
+                written.append(quantize(directory, name, progress=say))
+            except QuantizationRefused as e:
+                say(f"{name}: refused — {e.message}")
+                artifact.unlink(missing_ok=True)
+                sidecar_path(artifact).unlink(missing_ok=True)
+                refused.append(e.record | {"reason": e.message})
+            _record_refusals(directory, name, refused)
+    return written, refused
+
+
+def _record_refusals(directory: Path, name: str, refused: list[dict]) -> None:
+    """DIR/refusals.json holds the latest verdict per recipe: a success clears an old refusal."""
+    path = directory / REFUSALS
+    old = [r for r in (read_json(path) if path.exists() else []) if r["recipe"] != name]
+    new = old + [r for r in refused if r["recipe"] == name]
+    if new:
+        write_json_atomic(path, new)
+    else:
+        path.unlink(missing_ok=True)

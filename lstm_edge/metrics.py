@@ -17,12 +17,16 @@ import numpy as np
 from lstm_edge.data.windows import Normalization, Prepared
 
 
-def test_set(prep: Prepared, *, period: int, horizon: int) -> dict[str, np.ndarray]:
-    """x (Nw, T, F) normalized inputs; truth, seasonal_naive, persistence (Nw, O) raw units."""
-    s = prep.test.last_time                                            # (Nw,) forecast times
+def test_set(prep: Prepared, *, period: int, horizon: int, split: str = "test") -> dict[str, np.ndarray]:
+    """x (Nw, T, F) normalized inputs; truth, seasonal_naive, persistence (Nw, O) raw units.
+
+    split="val" gives the same for the validation windows: quantization recipes are chosen
+    (and refused) on those, so the test split only ever judges."""
+    part = prep.test if split == "test" else prep.val
+    s = part.last_time                                                 # (Nw,) forecast times
     ti = [prep.norm.columns.index(c) for c in prep.targets]
     lag = period * math.ceil(horizon / period)
-    return {"x": prep.test.x, "truth": prep.values[s][:, ti].astype(np.float64),
+    return {"x": part.x, "truth": prep.values[s][:, ti].astype(np.float64),
             "seasonal_naive": prep.values[s - lag][:, ti].astype(np.float64),
             "persistence": prep.values[s - horizon][:, ti].astype(np.float64)}
 

@@ -47,12 +47,25 @@ class StageResult:
     missing_outputs: dict[str, str]           # output → why this format cannot expose it
     comparisons: list[Comparison] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)               # the artefact's sidecar
+    vs_pytorch: list[Comparison] = field(default_factory=list)   # recorded for derived stages
+    metric_check: dict | None = None                        # task budget against the parent
 
     @property
     def passed(self) -> bool:
         if not self.parent:   # the root (pytorch) is judged on its task: it must beat the baseline
             return bool(self.metrics.get("beats_seasonal_naive"))
-        return bool(self.comparisons) and all(self.comparisons)
+        metric_ok = self.metric_check is None or self.metric_check["passed"]
+        return bool(self.comparisons) and all(self.comparisons) and metric_ok
+
+    def judge_metric(self, parent_metrics: dict) -> None:
+        """Task budget: test MAE may rise at most budget.metric_increase (relative) over the parent's."""
+        if self.budget.metric_increase is None:
+            return
+        mae, ref = self.metrics["mae_std_units"], parent_metrics["mae_std_units"]
+        increase = mae / ref - 1
+        self.metric_check = {"metric": "mae_std_units", "value": mae, "parent_value": ref, "increase": increase,
+                             "budget": self.budget.metric_increase, "passed": increase <= self.budget.metric_increase}
 
     def worst(self) -> dict[str, dict]:
         """Per output, the figures of the case where it was worst (largest max abs)."""
@@ -74,22 +87,28 @@ class StageResult:
             "artifact": self.artifact, "size_bytes": self.size_bytes,
             "max_abs": max((w["max_abs"] for w in worst.values()), default=None),
             "max_rel": max((w["max_rel"] for w in worst.values()), default=None),
-            "budget": {"atol": self.budget.atol, "rtol": self.budget.rtol},
-            "metrics": self.metrics, "passed": self.passed, "outputs": worst,
+            "budget": {"atol": self.budget.atol, "rtol": self.budget.rtol,
+                       "metric_increase": self.budget.metric_increase},
+            "metrics": self.metrics, "metric_check": self.metric_check, "passed": self.passed, "outputs": worst,
+            "recipe": self.info.get("recipe"), "size_ratio": self.info.get("size_ratio"),
+            "vs_pytorch": {o.output: {"max_abs": o.max_abs, "mean_abs": o.mean_abs, "snr_db": o.snr_db}
+                           for c in self.vs_pytorch[:1] for o in c.outputs},
             "missing_outputs": self.missing_outputs,
             "cases": [c.to_dict() for c in self.comparisons],
         }
 
 
-def check_stage(stage: StageResult, runner, cases: list[Case], parent_outputs: list[dict]) -> dict:
-    """Run `runner` on every case and compare with the parent's outputs on the same case.
-
-    Returns the runner's outputs on the first case (the test windows), for the task metric.
-    """
-    first = None
-    for case, ref in zip(cases, parent_outputs):
+def check_stage(stage: StageResult, runner, cases: list[Case], parent_outputs: list[dict],
+                torch_outputs: list[dict] | None = None) -> list[dict]:
+    """Run `runner` on every case and compare with the parent's outputs on the same case
+    (and, for derived stages, record the figures against PyTorch too). → the runner's outputs."""
+    outputs = []
+    for k, (case, ref) in enumerate(zip(cases, parent_outputs)):
         got = runner.run(case.feeds)
-        first = got if first is None else first
+        outputs.append(got)
         stage.comparisons.append(compare(got, ref, stage=stage.name, parent=stage.parent, case=case.name,
                                          atol=stage.budget.atol, rtol=stage.budget.rtol, outputs=stage.outputs))
-    return first
+        if torch_outputs is not None:
+            stage.vs_pytorch.append(compare(got, torch_outputs[k], stage=stage.name, parent="pytorch", case=case.name,
+                                            atol=None, rtol=None, outputs=stage.outputs))
+    return outputs

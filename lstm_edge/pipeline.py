@@ -1,4 +1,5 @@
-"""`lstm-edge pipeline`: train → export all → verify → report, published atomically.
+"""`lstm-edge pipeline`: train → export all → quantize (every recipe) → verify → report,
+published atomically.
 
 Everything is built in a staging directory beside OUT and swapped into place at the end,
 so an interrupted run leaves the previous OUT as it was.
@@ -9,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from lstm_edge.artifacts import publish_dir, staging_dir
+from lstm_edge.converters.recipes import RECIPES
 from lstm_edge.data.load import load_series
 from lstm_edge.export import FORMATS, export
 from lstm_edge.report import Report
@@ -24,7 +26,7 @@ def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, 
     try:
         say(f"training '{spec.name}' on {series.source} ({len(series.values)} steps, {len(series.columns)} channels)")
         train(spec, series, staging, progress=bar)
-        export(staging, list(FORMATS), progress=say)
+        export(staging, list(FORMATS), recipes=list(RECIPES), progress=say)
         report = verify(staging, progress=say)
         publish_dir(staging, out)
     except BaseException:

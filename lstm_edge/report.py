@@ -31,6 +31,7 @@ class Report:
     training: dict
     forecast: dict                  # the root's task metrics
     cases: list[str]
+    refusals: list = field(default_factory=list)   # recipes refused at quantize time, with figures
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @property
@@ -50,6 +51,10 @@ class Report:
                 f = s.metrics
                 lines.append(f"{s.name}: test MAE {f['mae_std_units']:.4f} (std units) does not beat "
                              f"seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} on every target")
+            m = s.metric_check
+            if m and not m["passed"]:
+                lines.append(f"{s.name} (recipe {s.info.get('recipe', s.name)}): test MAE {m['value']:.4f} std units is "
+                             f"{m['increase']:+.2%} against {s.parent}'s {m['parent_value']:.4f}; budget {m['budget']:+.2%}")
             for c in s.comparisons:
                 for o in c.outputs:
                     if not o.passed:
@@ -62,7 +67,33 @@ class Report:
         return {"model": self.model, "passed": self.passed, "created": self.created,
                 "stages": [s.to_dict() for s in self.stages], "forecast": self.forecast,
                 "training": {k: v for k, v in self.training.items() if k != "history"},
-                "cases": self.cases, "versions": versions(), "failures": self.failures()}
+                "cases": self.cases, "versions": versions(), "failures": self.failures(),
+                "refusals": self.refusals}
+
+
+QUANT_HEADER = ["recipe", "size", "× fp32", "max abs", "mean abs", "SNR dB", "max abs vs torch",
+                "test MAE", "MAE change", "budget", "verdict"]
+
+
+def quant_rows(report: Report) -> list[list[str]]:
+    """One row per derived (quantized) stage on the test windows, then one per refused recipe."""
+    rows = []
+    for s in report.stages:
+        if not s.info.get("recipe"):
+            continue
+        y = next(o for o in s.comparisons[0].outputs if o.output == "y")
+        vp = next(o for o in s.vs_pytorch[0].outputs if o.output == "y")
+        m = s.metric_check or {}
+        rows.append([s.name, f"{s.size_bytes / 1024:.1f} KiB", f"{s.info.get('size_ratio', 0):.2f}",
+                     f"{y.max_abs:.2e}", f"{y.mean_abs:.2e}", f"{y.snr_db:.1f}" if y.snr_db is not None else "∞",
+                     f"{vp.max_abs:.2e}", f"{s.metrics['mae_std_units']:.4f}",
+                     f"{m['increase']:+.2%}" if m else "—", f"{m['budget']:+.1%}" if m else "—",
+                     "pass" if s.passed else "FAIL"])
+    for r in report.refusals:
+        rows.append([r["recipe"], "—", "—", "—", "—", "—", "—",
+                     f"val {r['best_val_mae_std_units']:.4f}", f"val {r['val_mae_increase']:+.2%}",
+                     f"{r['budget_metric_increase']:+.1%}", "refused"])
+    return rows
 
 
 def parity_rows(report: Report) -> list[list[str]]:
@@ -73,7 +104,8 @@ def parity_rows(report: Report) -> list[list[str]]:
             continue
         for out, w in s.worst().items():
             rows.append([s.name, s.parent, out, f"{w['max_abs']:.2e}", f"{w['max_rel']:.2e}", w["case"],
-                         ",".join(map(str, w["worst_index"])), f"{s.budget.atol:g}/{s.budget.rtol:g}",
+                         ",".join(map(str, w["worst_index"])),
+                         f"{s.budget.atol:g}/{s.budget.rtol:g}" if s.budget.elementwise else "recorded",
                          "pass" if w["passed"] else "FAIL"])
         for out in s.missing_outputs:
             rows.append([s.name, s.parent, out, "—", "—", "—", "—", "—", "not exposed*"])
@@ -87,7 +119,7 @@ def missing_notes(report: Report) -> list[str]:
 PARITY_HEADER = ["stage", "parent", "output", "max abs", "max rel", "worst case", "worst index", "atol/rtol", "verdict"]
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, plot: str | None = None) -> str:
     f = report.forecast
     lines = [f"# lstm-edge report: {report.model}", "",
              f"Verdict: **{'PASS' if report.passed else 'FAIL'}** · {report.created}", "",
@@ -102,6 +134,26 @@ def render_markdown(report: Report) -> str:
               "| " + " | ".join(PARITY_HEADER) + " |", "|" + "---|" * len(PARITY_HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in parity_rows(report)]
     lines += [""] + missing_notes(report)
+    if quant_rows(report):
+        lines += ["", "## Quantization (y on the test windows, against the fp32 artefact of the same format)", "",
+                  "Element errors are recorded; the verdict is the task budget (test MAE may rise at most the "
+                  "budget over the parent's), plus atol/rtol where the spec sets them (fp16).", "",
+                  "| " + " | ".join(QUANT_HEADER) + " |", "|" + "---|" * len(QUANT_HEADER)]
+        lines += ["| " + " | ".join(r) + " |" for r in quant_rows(report)]
+        for r in report.refusals:
+            lines += ["", f"**{r['recipe']} refused** (judged on the validation windows; not published). Attempts:", ""]
+            for a in r["attempts"]:
+                figures = (f"val MAE {a['val_mae_std_units']:.4f} ({a['val_mae_increase']:+.2%}), "
+                           f"mean |y − parent| {a['val_mean_abs_error_vs_parent']:.3g}" if a["result"] == "ok" else a["result"])
+                lines.append(f"- `{a['options']}`: {figures}; probe {a.get('probe', {})}")
+        for s in report.stages:
+            if s.info.get("recipe"):
+                lines.append(f"- **{s.name}**: {s.info['recipe_summary']}. Ops: {', '.join(s.info['ops'])}."
+                             + (f" int8 in: {s.info['int8_ops']}." if s.info.get("int8_ops") else "")
+                             + ("" if s.info.get("batch_resizable", True) else
+                                " Batch not resizable (probe: " + str(s.info["attempts"][-1].get("probe")) + "): run one sequence per call."))
+    if plot:
+        lines += ["", f"![forecast vs truth on the test split, fp32 and quantized artefacts]({plot})"]
     lines += ["", "## Forecast (PyTorch, test split)", "",
               f"MAE {f['mae_std_units']:.4f} std units vs seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} "
               f"({f['improvement_vs_seasonal_naive_pct']:+.1f} % better) and persistence "
@@ -115,6 +167,6 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(directory: Path, report: Report) -> None:
+def write_report(directory: Path, report: Report, plot: str | None = None) -> None:
     write_json_atomic(Path(directory) / "report.json", report.to_dict())
-    write_bytes_atomic(Path(directory) / "report.md", render_markdown(report).encode())
+    write_bytes_atomic(Path(directory) / "report.md", render_markdown(report, plot).encode())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,12 +46,22 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Budget of one stage against its parent: pass iff |a - b| <= atol + rtol * |b| everywhere."""
+    """Budget of one stage against its parent.
+
+    Elements: pass iff |a − b| ≤ atol + rtol·|b| everywhere (omit both to record only, as
+    for int8 stages). Task: the child's test MAE may exceed its parent's by at most
+    `metric_increase` (relative: 0.02 = 2 %). At least one of the two must be set.
+    """
 
     parent: str
     child: str
-    atol: float
-    rtol: float
+    atol: float | None = None
+    rtol: float | None = None
+    metric_increase: float | None = None
+
+    @property
+    def elementwise(self) -> bool:
+        return self.atol is not None
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,12 @@ class Spec:
         )
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """As TOML would hold it (no nulls), so spec_from_dict(spec.to_dict()) == spec."""
+        def drop_none(v):
+            if isinstance(v, dict):
+                return {k: drop_none(x) for k, x in v.items() if x is not None}
+            return [drop_none(x) for x in v] if isinstance(v, (list, tuple)) else v
+        return drop_none(dataclasses.asdict(self))
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -128,6 +144,8 @@ def _convert(hint, value, where: str):
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
+    if origin in (typing.Union, types.UnionType):      # "float | None": TOML has no null, so a value is a float
+        return _convert(next(a for a in typing.get_args(hint) if a is not type(None)), value, where)
     if origin is tuple:
         item_type = typing.get_args(hint)[0]
         if not isinstance(value, list):
@@ -164,8 +182,13 @@ def _check_sizes(spec: Spec, where: str) -> None:
     if any(b <= 0 for b in spec.parity.batch_sizes) or any(t <= 0 for t in spec.parity.lengths):
         problems.append("parity.batch_sizes and parity.lengths must be positive")
     for t in spec.tolerance:
-        if t.atol < 0 or t.rtol < 0:
-            problems.append(f"tolerance {t.parent}->{t.child}: atol/rtol must be >= 0")
+        where_t = f"tolerance {t.parent}->{t.child}"
+        if (t.atol is None) != (t.rtol is None):
+            problems.append(f"{where_t}: give atol and rtol together")
+        if t.atol is None and t.metric_increase is None:
+            problems.append(f"{where_t}: no budget (set atol/rtol, metric_increase, or both)")
+        if any(v is not None and v < 0 for v in (t.atol, t.rtol, t.metric_increase)):
+            problems.append(f"{where_t}: atol/rtol/metric_increase must be >= 0")
     if problems:
         raise InvalidInputError(f"{where}: " + "; ".join(problems))
 

@@ -18,6 +18,9 @@ from lstm_edge.metrics import forecast_metrics, test_set
 from lstm_edge.spec import Spec
 
 
+CALIBRATION_WINDOWS = 256
+
+
 @dataclass
 class TrainResult:
     tensors: dict[str, np.ndarray]
@@ -97,7 +100,10 @@ def train(spec: Spec, series: Series, out_dir: Path, *, progress: bool = True) -
                      "history": history},
         "test_metrics": metrics,
     }
-    save_checkpoint(Path(out_dir), tensors, meta, test)
+    # Calibration windows for quantization: spread evenly over the whole training split.
+    pick = np.linspace(0, len(prep.train.x) - 1, min(CALIBRATION_WINDOWS, len(prep.train.x))).astype(int)
+    val = test_set(prep, period=spec.data.period, horizon=spec.data.horizon, split="val")
+    save_checkpoint(Path(out_dir), tensors, meta, test, {"x": prep.train.x[pick]}, val)
     return TrainResult(tensors, meta, prep)
 
 

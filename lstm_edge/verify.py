@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lstm_edge.artifacts import list_artifacts, read_sidecar
+import numpy as np
+
+from lstm_edge.artifacts import list_artifacts, read_json, read_sidecar
+from lstm_edge.errors import InvalidInputError
 from lstm_edge.checkpoint import load_checkpoint, load_test_set
 from lstm_edge.data.windows import Normalization
+from lstm_edge.export import REFUSALS
 from lstm_edge.metrics import forecast_metrics
 from lstm_edge.parity import StageResult, check_stage, parity_cases
 from lstm_edge.report import Report, write_report
@@ -46,21 +50,46 @@ def verify(directory: Path, *, progress=None) -> Report:
     ref = StageResult("numpy-reference", "pytorch", "numpy", "fp64", None, None,
                       spec.budget("pytorch", "numpy-reference"), ("y", "hn", "cn"), {})
     ref_runner = ReferenceRunner(ReferenceLSTM.from_state_dict(tensors, dims["num_layers"], dims.get("residual", ())))
-    ref.metrics = score(check_stage(ref, ref_runner, cases, torch_outputs))
+    ref.metrics = score(check_stage(ref, ref_runner, cases, torch_outputs)[0])
     stages.append(ref)
 
-    for path in list_artifacts(directory):
-        info = read_sidecar(path)
-        name = path.name.split(".")[0]
-        if info.get("parent") != "pytorch":
-            continue   # other parents (quantized stages) are compared by their own recipe checks
-        say(f"{name}: {info['format']} on {info['runtimes'][0]}")
-        stage = StageResult(name, "pytorch", info["format"], info["precision"], path.name, info["size_bytes"],
-                            spec.budget("pytorch", name), tuple(info["outputs"]), info.get("missing_outputs", {}))
-        stage.metrics = score(check_stage(stage, open_runner(path), cases, torch_outputs))
-        stages.append(stage)
+    # Artefacts, parents before children: fp32 exports against PyTorch, quantized ones against
+    # the fp32 artefact of their format (with PyTorch figures recorded beside).
+    outputs_of = {"pytorch": torch_outputs}
+    metrics_of = {"pytorch": root.metrics}
+    pending = [(p, read_sidecar(p)) for p in list_artifacts(directory)]
+    while pending:
+        ready = [(p, i) for p, i in pending if i.get("parent") in outputs_of]
+        if not ready:
+            orphans = ", ".join(f"{p.name} (parent {i.get('parent')!r})" for p, i in pending)
+            raise InvalidInputError(f"{directory}: artefacts whose parent stage is missing: {orphans}",
+                                    hint="re-export the parent, or delete the orphaned artefacts")
+        for path, info in ready:
+            pending.remove((path, info))
+            name, parent = path.name.split(".")[0], info["parent"]
+            say(f"{name}: {info['format']} on {info['runtimes'][0]}, against {parent}")
+            if info.get("parent_size_bytes"):
+                info["size_ratio"] = info["size_bytes"] / info["parent_size_bytes"]
+            stage = StageResult(name, parent, info["format"], info["precision"], path.name, info["size_bytes"],
+                                spec.budget(parent, name), tuple(info["outputs"]), info.get("missing_outputs", {}),
+                                info=info)
+            outs = check_stage(stage, open_runner(path), cases, outputs_of[parent],
+                               torch_outputs if parent != "pytorch" else None)
+            stage.metrics = score(outs[0])
+            stage.judge_metric(metrics_of[parent])
+            outputs_of[name], metrics_of[name] = outs, stage.metrics
+            stages.append(stage)
 
+    refusals = read_json(directory / REFUSALS) if (directory / REFUSALS).exists() else []
     report = Report(model=meta["model"], stages=stages, training=meta["training"],
-                    forecast=root.metrics, cases=[c.name for c in cases])
-    write_report(directory, report)
+                    forecast=root.metrics, cases=[c.name for c in cases], refusals=refusals)
+    plot = None
+    if any(s.info.get("recipe") for s in stages):   # fp32 and every quantized stage of the test windows
+        from lstm_edge.plots import forecast_plot
+
+        chosen = [s.name for s in stages if s.name in ("onnx-fp32", "tflite-fp32") or s.info.get("recipe")]
+        plot = forecast_plot(directory, test["truth"],
+                             {n: norm.invert(outputs_of[n][0]["y"][:, -1].astype(np.float64), targets) for n in chosen},
+                             targets)
+    write_report(directory, report, plot)
     return report

@@ -1,8 +1,13 @@
 """LiteRT runner: the model's serving signature, resized to the inputs of every call.
 
 The fused LSTM kernel keeps no variable tensors in our artefacts (the initial state comes
-in through ordinary inputs), so nothing leaks from one call into the next; the runner
-still re-creates its signature runner when shapes change rather than reuse stale buffers.
+in through ordinary inputs), so nothing leaks from one call into the next.
+
+- batch_resizable=False (from the sidecar): the artefact is run one sequence per call and
+  the rows stacked — LiteRT's integer LSTM aborts the process when its batch is resized.
+- int8 inputs/outputs (the tflite-int8-io recipe): values are quantized with the tensor's
+  own scale and zero point on the way in and dequantized on the way out — explicitly,
+  as the artefact declares, never as a silent cast of the caller's data.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ SIGNATURE = "serving_default"
 
 
 class LiteRTRunner:
-    def __init__(self, path: Path, *, threads: int = 1):
+    def __init__(self, path: Path, *, threads: int = 1, batch_resizable: bool = True):
         self.path = Path(path)
         self.name = f"litert:{self.path.name}"
         try:
@@ -32,7 +37,11 @@ class LiteRTRunner:
         if SIGNATURE not in signatures:
             raise InvalidInputError(f"{self.path}: no '{SIGNATURE}' signature (found {list(signatures)})")
         self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+        self.batch_resizable = batch_resizable
         inputs = self.runner.get_input_details()
+        self.in_quant = {n: d["quantization"] for n, d in inputs.items() if d["dtype"] == np.int8}
+        self.out_quant = {n: d["quantization"] for n, d in self.runner.get_output_details().items()
+                          if d["dtype"] == np.int8}
         self.input_names = tuple(sorted(inputs, key=("x", "h0", "c0").index))
         self.output_names = tuple(sorted(self.runner.get_output_details(), key=("y", "hn", "cn").index))
         # The fused kernel is converted at batch 1 and resized per call, so batch (and time)
@@ -44,5 +53,26 @@ class LiteRTRunner:
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         check_inputs(feeds, self.expected, self.name)
-        outs = self.runner(**{k: np.ascontiguousarray(v) for k, v in feeds.items()})
-        return {k: np.array(outs[k]) for k in self.output_names}
+        if self.batch_resizable or feeds["x"].shape[0] == 1:
+            return self._invoke(feeds)
+        rows = [self._invoke({"x": feeds["x"][b:b + 1], "h0": feeds["h0"][:, b:b + 1], "c0": feeds["c0"][:, b:b + 1]})
+                for b in range(feeds["x"].shape[0])]
+        # y stacks on the batch axis (0), states on theirs (1)
+        return {k: np.concatenate([r[k] for r in rows], axis=0 if k == "y" else 1) for k in self.output_names}
+
+    def _invoke(self, feeds: dict) -> dict:
+        args = {}
+        for k, v in feeds.items():
+            if k in self.in_quant:
+                scale, zero = self.in_quant[k]
+                v = np.clip(np.round(v / scale + zero), -128, 127).astype(np.int8)
+            args[k] = np.ascontiguousarray(v)
+        outs = self.runner(**args)
+        result = {}
+        for k in self.output_names:
+            v = np.array(outs[k])
+            if k in self.out_quant:
+                scale, zero = self.out_quant[k]
+                v = ((v.astype(np.float32) - zero) * scale).astype(np.float32)
+            result[k] = v
+        return result

@@ -8,6 +8,7 @@ here instead of surfacing as a runtime's own message. Nothing is cast silently.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Protocol
 
@@ -25,7 +26,8 @@ class Runner(Protocol):
 
 
 def open_runner(path: str | Path, *, threads: int = 1) -> Runner:
-    """The runner for an artefact, chosen by its file type."""
+    """The runner for an artefact, chosen by its file type; its sidecar (if any) says whether
+    the batch may be resized (LiteRT's integer LSTM may not: measured abort at B = 2)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".onnx", ".ort"):
@@ -35,7 +37,9 @@ def open_runner(path: str | Path, *, threads: int = 1) -> Runner:
     if suffix == ".tflite":
         from lstm_edge.runtime.litert_runner import LiteRTRunner
 
-        return LiteRTRunner(path, threads=threads)
+        sidecar = path.with_name(path.name + ".json")
+        resizable = json.loads(sidecar.read_text()).get("batch_resizable", True) if sidecar.exists() else True
+        return LiteRTRunner(path, threads=threads, batch_resizable=resizable)
     raise InvalidInputError(f"{path}: no runner for '{suffix}' files", hint="expected .onnx, .ort or .tflite")
 
 

@@ -28,7 +28,9 @@ BAD = [
     ({"name": "x", "data": {"source": "s3"}}, "data.source must be 'sensor' or 'csv'"),
     ({"name": "x", "train": {"warmup_steps": 100}}, "must be < data.window"),
     ({"name": "x", "tolerance": [{"parent": "pytorch", "child": "onnx-fp32", "atol": -1.0, "rtol": 0}]}, "must be >= 0"),
-    ({"name": "x", "tolerance": [{"parent": "pytorch", "child": "onnx-fp32"}]}, "missing 2 required"),
+    ({"name": "x", "tolerance": [{"parent": "pytorch", "child": "onnx-fp32"}]}, "no budget"),
+    ({"name": "x", "tolerance": [{"parent": "pytorch", "child": "onnx-fp32", "atol": 1e-5}]}, "atol and rtol together"),
+    ({"name": "x", "tolerance": [{"parent": "a", "child": "b", "metric_increase": "2%"}]}, "expected float, got str"),
     ({"model": {}}, "missing 1 required positional argument: 'name'"),
 ]
 

@@ -8,7 +8,7 @@ import typer
 
 from lstm_edge.cli import _common
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                   help="Train, export and verify LSTMs for edge devices, with parity checked at every stage.")
 
 

@@ -27,6 +27,14 @@ def handles_errors(fn):
         except KeyboardInterrupt:
             typer.echo("lstm-edge: interrupted; the previous output is unchanged", err=True)
             raise typer.Exit(130)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as e:  # a bug of ours: say so briefly; the traceback is one flag away
+            if DEBUG:
+                raise
+            typer.echo(f"lstm-edge: internal error: {type(e).__name__}: {e}\n  next step: re-run with "
+                       "--debug for the traceback and report it", err=True)
+            raise typer.Exit(1)
 
     return wrapper
 
@@ -45,7 +53,7 @@ def print_report(report) -> None:
     """The parity table and the forecast line, as the user sees them after verify/pipeline."""
     from rich.table import Table
 
-    from lstm_edge.report import PARITY_HEADER, missing_notes, parity_rows
+    from lstm_edge.report import PARITY_HEADER, QUANT_HEADER, missing_notes, parity_rows, quant_rows
 
     out = console()
     table = Table(title=f"parity against the parent stage: {report.model}")
@@ -57,13 +65,22 @@ def print_report(report) -> None:
     out.print(table)
     for note in missing_notes(report):
         out.print(note)
+    rows = quant_rows(report)
+    if rows:
+        q = Table(title="quantization: y on the test windows against the fp32 artefact of the same format")
+        for h in QUANT_HEADER:
+            q.add_column(h, no_wrap=True)
+        for row in rows:
+            q.add_row(*row, style="red" if row[-1] == "FAIL" else "yellow" if row[-1] == "refused" else None)
+        out.print(q)
+        for r in report.refusals:
+            out.print(f"[yellow]refused[/yellow] {r['reason']}")
     f = report.forecast
     out.print(f"forecast (test split, {f['test_windows']} windows): MAE {f['mae_std_units']:.4f} std units, "
               f"seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} → "
               f"{f['improvement_vs_seasonal_naive_pct']:+.1f} % better; persistence {f['persistence_mae_std_units']:.4f}")
     for s in report.stages[1:]:
-        m = s.metrics
-        out.print(f"  {s.name:<16} test MAE {m['mae_std_units']:.5f} std units")
+        out.print(f"  {s.name:<22} test MAE {s.metrics['mae_std_units']:.5f} std units")
     for line in report.failures():
         out.print(f"[red]FAIL[/red] {line}")
     out.print(f"verdict: {'[green]PASS[/green]' if report.passed else '[red]FAIL[/red]'}")

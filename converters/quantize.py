@@ -1,0 +1,145 @@
+"""quantize(directory, recipe): build every attempt of a recipe, keep the best, check it.
+
+Each candidate is probed in a child process (a native crash there is recorded, not
+suffered), then scored on the validation windows: its forecast MAE against the fp32
+parent's. The best attempt is published with a sidecar listing every attempt and its
+figures. If none meets the recipe's budget (spec tolerance: metric_increase), the recipe
+is refused with those figures (QuantizationRefused, exit 1) and nothing is published.
+The test split is never used here: `verify` judges on it afterwards.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lstm_edge.artifacts import read_sidecar, write_sidecar
+from lstm_edge.checkpoint import load_calibration, load_checkpoint, load_val_set
+from lstm_edge.converters.recipes import recipe as get_recipe
+from lstm_edge.data.windows import Normalization
+from lstm_edge.errors import ConversionError, InvalidInputError, QuantizationRefused
+from lstm_edge.metrics import forecast_metrics
+from lstm_edge.spec import spec_from_dict
+
+
+def calibration_feeds(tensors: dict, dims: dict, windows: np.ndarray) -> list[dict]:
+    """One feed per calibration window. Half start from zero state (as the test windows do), half
+    from the state PyTorch reaches at the end of the previous window, so the quantizers also
+    see realistic, non-zero h0/c0 ranges (streaming use)."""
+    from lstm_edge.model import TorchRunner, load_model
+
+    L, H = dims["num_layers"], dims["hidden_size"]
+    zero = np.zeros((L, 1, H), np.float32)
+    feeds = [{"x": w[None], "h0": zero, "c0": zero} for w in windows]
+    carried = TorchRunner(load_model(tensors, dims)).run({"x": windows, "h0": np.zeros((L, len(windows), H), np.float32),
+                                                          "c0": np.zeros((L, len(windows), H), np.float32)})
+    for k in range(1, len(windows), 2):
+        feeds[k] = {"x": windows[k][None], "h0": np.ascontiguousarray(carried["hn"][:, k - 1:k]),
+                    "c0": np.ascontiguousarray(carried["cn"][:, k - 1:k])}
+    return feeds
+
+
+def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
+    from lstm_edge.runtime import open_runner
+    from lstm_edge.runtime.probe import probe
+
+    say = progress or (lambda msg: None)
+    r = get_recipe(recipe_name)
+    directory = Path(directory)
+    tensors, meta = load_checkpoint(directory)
+    dims = meta["dims"]
+    parent_path = directory / f"{r.parent}{r.suffix}"
+    if not parent_path.exists():
+        raise InvalidInputError(f"{recipe_name} quantizes {parent_path.name}, which is not in {directory}",
+                                hint=f"run lstm-edge export {directory} --format {r.format} first")
+    parent_info = read_sidecar(parent_path)
+    budget = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec").budget(r.parent, r.name)
+    feeds = calibration_feeds(tensors, dims, load_calibration(directory, meta))
+    val, norm = load_val_set(directory, meta), Normalization.from_dict(meta["normalization"])
+    L, H = dims["num_layers"], dims["hidden_size"]
+    val_feeds = {"x": val["x"], "h0": np.zeros((L, len(val["x"]), H), np.float32),
+                 "c0": np.zeros((L, len(val["x"]), H), np.float32)}
+
+    def val_mae(runner) -> tuple[float, np.ndarray]:
+        y = runner.run(val_feeds)["y"]
+        return forecast_metrics(y[:, -1], val, norm, meta["targets"])["mae_std_units"], y
+
+    parent_mae, parent_y = val_mae(open_runner(parent_path))
+    out_path = directory / f"{r.name}{r.suffix}"
+    attempts, best = [], None
+    work = Path(tempfile.mkdtemp(dir=directory, prefix=f".{r.name}."))
+    try:
+        for k, options in enumerate(r.attempts):
+            say(f"{r.name}: attempt {k + 1}/{len(r.attempts)} {options or ''}")
+            candidate = work / f"attempt{k}{r.suffix}"
+            record = {"options": options}
+            try:
+                facts = _build(r, options, parent_path, candidate, tensors, dims, feeds)
+            except Exception as e:  # converters/quantizers raise many types; the attempt is recorded
+                attempts.append(record | {"result": f"build failed: {str(e).strip().splitlines()[-1][:300]}"})
+                continue
+            probed = probe(candidate)
+            record |= {"probe": {str(b): v for b, v in probed.items()}, "size_bytes": candidate.stat().st_size}
+            if probed[1] != "ok":
+                attempts.append(record | {"result": f"does not run at batch 1: {probed[1]}"})
+                continue
+            facts["batch_resizable"] = all(v == "ok" for v in probed.values())
+            if r.format == "tflite":   # the runner reads this from the sidecar
+                (candidate.with_name(candidate.name + ".json")).write_text(
+                    '{"batch_resizable": %s}' % ("true" if facts["batch_resizable"] else "false"))
+            mae, y = val_mae(open_runner(candidate))
+            record |= {"result": "ok", "val_mae_std_units": mae, "val_mae_increase": mae / parent_mae - 1,
+                       "val_mean_abs_error_vs_parent": float(np.abs(y - parent_y).mean())}
+            attempts.append(record)
+            if best is None or mae < best[0]:
+                best = (mae, candidate, facts, options)
+        if best is None:
+            raise ConversionError(str(out_path), [f"attempt {a['options']}: {a['result']}" for a in attempts],
+                                  hint=f"recipe {r.name} cannot be built for this model; the figures above are what was tried")
+        mae, candidate, facts, options = best
+        increase = mae / parent_mae - 1
+        if budget.metric_increase is not None and increase > budget.metric_increase:
+            tried = "; ".join(f"{a['options']}: " + (f"MAE {a['val_mae_std_units']:.4f} ({a['val_mae_increase']:+.1%})"
+                                                      if a["result"] == "ok" else a["result"]) for a in attempts)
+            raise QuantizationRefused(
+                f"{r.name}: validation MAE {mae:.4f} std units is {increase:+.1%} against {r.parent}'s {parent_mae:.4f}; "
+                f"budget {budget.metric_increase:+.1%}. Tried: {tried}",
+                record={"recipe": r.name, "parent": r.parent, "parent_val_mae_std_units": parent_mae,
+                        "best_val_mae_std_units": mae, "val_mae_increase": increase,
+                        "budget_metric_increase": budget.metric_increase, "attempts": attempts},
+                hint="the recipe is not published; see the attempts for what was measured")
+        os.replace(candidate, out_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    info = {"kind": "artifact", "format": r.format, "precision": r.precision, "parent": r.parent,
+            "recipe": r.name, "recipe_summary": r.summary, "options": options, "attempts": attempts,
+            "inputs": parent_info["inputs"], "outputs": parent_info["outputs"],
+            "missing_outputs": parent_info.get("missing_outputs", {}),
+            "layout": parent_info["layout"], "parent_size_bytes": parent_info["size_bytes"],
+            "val_mae_std_units": mae, "parent_val_mae_std_units": parent_mae, "val_mae_increase": increase}
+    info |= facts
+    info["ops"] = _ops(out_path)
+    return write_sidecar(out_path, info)
+
+
+def _build(r, options, parent_path, candidate, tensors, dims, feeds) -> dict:
+    if r.format == "onnx":
+        from lstm_edge.converters.quantize_onnx import build_onnx
+
+        return build_onnx(r.name, options, parent_path, candidate, feeds)
+    from lstm_edge.converters.quantize_tflite import build_tflite
+
+    return build_tflite(r.name, options, tensors, dims, candidate, feeds)
+
+
+def _ops(path: Path) -> list[str]:
+    if path.suffix == ".onnx":
+        import onnx
+
+        return sorted({f"{n.domain + '.' if n.domain else ''}{n.op_type}" for n in onnx.load(str(path)).graph.node})
+    from lstm_edge.converters.to_tflite import tflite_ops
+
+    return sorted(set(tflite_ops(path)))

@@ -1,0 +1,65 @@
+"""TFLite recipes: convert the Keras twin again with the converter's quantization options."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lstm_edge.artifacts import write_bytes_atomic
+from lstm_edge.converters.to_tflite import OUTPUTS, convert_keras
+
+
+def build_tflite(recipe_name: str, options: dict, tensors: dict, dims: dict, out: Path,
+                 calibration: list[dict]) -> dict:
+    outputs = OUTPUTS
+    if recipe_name == "tflite-dynamic-range":
+        def setup(c, tf):
+            c.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif recipe_name == "tflite-fp16":
+        def setup(c, tf):
+            c.optimizations = [tf.lite.Optimize.DEFAULT]
+            c.target_spec.supported_types = [tf.float16]
+    elif recipe_name in ("tflite-int8", "tflite-int8-io"):
+        # The int8 quantizer requires each LSTM output to have one consumer, so hn (a slice of
+        # the last layer's output) cannot be an output: these artefacts return y only.
+        outputs = ("y",)
+        samples = calibration[:options["windows"]]
+
+        def setup(c, tf):
+            c.optimizations = [tf.lite.Optimize.DEFAULT]
+            c.representative_dataset = lambda: (dict(s) for s in samples)
+            c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if options.get("int8_io"):
+                c.inference_input_type = tf.int8
+                c.inference_output_type = tf.int8
+    else:
+        raise ValueError(recipe_name)
+    blob, fixups = convert_keras(tensors, dims, str(out), outputs=outputs, setup=setup,
+                                 unclip=not options.get("keep_cell_clip", False))
+    write_bytes_atomic(out, blob)
+    facts = {"outputs": list(outputs), "converter_fixups": fixups, "runtimes": ["litert"],
+             "weight_bytes_by_dtype": weight_bytes(out)}
+    if outputs != OUTPUTS:
+        facts["missing_outputs"] = {
+            "hn": "the int8 quantizer requires one consumer per LSTM output, so the last step cannot be exported",
+            "cn": "the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel does not expose its cell state"}
+    return facts
+
+
+def weight_bytes(path: Path) -> dict[str, int]:
+    """Bytes of constant tensors by dtype: shows what a recipe really stored as int8."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    inputs = {d["index"] for d in it.get_input_details()}
+    out: dict[str, int] = {}
+    for t in it.get_tensor_details():
+        n = int(np.prod(t["shape"])) if len(t["shape"]) else 1
+        if t["index"] in inputs or n < 64:
+            continue
+        try:
+            it.get_tensor(t["index"])   # constants have data before allocation; activations raise
+        except ValueError:
+            continue
+        out[np.dtype(t["dtype"]).name] = out.get(np.dtype(t["dtype"]).name, 0) + n * np.dtype(t["dtype"]).itemsize
+    return out

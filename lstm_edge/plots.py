@@ -1,0 +1,43 @@
+"""The report's picture: one-hour-ahead forecasts vs truth over the test split, per artefact."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from lstm_edge.artifacts import write_bytes_atomic
+
+PLOT = "forecast.png"
+
+
+def forecast_plot(directory: Path, truth: np.ndarray, forecasts: dict[str, np.ndarray], targets, *,
+                  steps: int = 168) -> str:
+    """truth (Nw, O) and each forecast (Nw, O) in raw units → DIR/forecast.png; returns the file name.
+
+    Consecutive test windows forecast consecutive hours, so their last steps form one series;
+    the first `steps` (a week) are drawn, one panel per target, with each artefact's error below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(steps, len(truth))
+    fig, axes = plt.subplots(2, len(targets), figsize=(6 * len(targets), 6), squeeze=False, sharex=True,
+                             gridspec_kw={"height_ratios": [3, 1]})
+    for k, name in enumerate(targets):
+        top, bottom = axes[0, k], axes[1, k]
+        top.plot(truth[:n, k], color="black", lw=2, label="truth")
+        for stage, pred in forecasts.items():
+            top.plot(pred[:n, k], lw=1, label=stage)
+            bottom.plot(pred[:n, k] - truth[:n, k], lw=1, label=stage)
+        top.set_title(f"{name}: forecast one step ahead, test split")
+        bottom.set_xlabel("test hour")
+        bottom.set_ylabel("forecast − truth")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    write_bytes_atomic(Path(directory) / PLOT, buf.getvalue())
+    return PLOT

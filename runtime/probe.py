@@ -1,0 +1,73 @@
+"""Load and run an artefact in a child process, so a native crash cannot take us down.
+
+Native runtimes can abort on models our own tools made (measured: onnxruntime segfaults
+creating a session for convert_float_to_float16 output; LiteRT's integer LSTM aborts with
+"free(): invalid pointer" when its batch is resized). Every candidate artefact is probed
+here before it is loaded in-process.
+
+    python -m lstm_edge.runtime.probe ARTIFACT --batches 1,2   →  one JSON line
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def probe(path: Path, batches=(1, 2, 7), timeout: float = 120.0) -> dict[int, str]:
+    """→ {batch: "ok" | "crashed: SIGSEGV" | "mismatch: …" | "error: …"} per batch size.
+
+    At B > 1 the batched result must equal the rows run one by one: a kernel that corrupts
+    memory when resized does not always crash (measured: LiteRT's integer LSTM passed a
+    B = 2, T = 3 run, then aborted the next process at B = 50)."""
+    results = {}
+    for b in batches:   # one child per batch size: a crash at B = 2 must not hide B = 1
+        try:
+            r = subprocess.run([sys.executable, "-m", "lstm_edge.runtime.probe", str(path), "--batches", str(b)],
+                               capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            results[b] = f"error: no answer within {timeout:.0f} s"
+            continue
+        if r.returncode < 0:
+            results[b] = f"crashed: {signal.Signals(-r.returncode).name}"
+        elif r.returncode != 0 or not r.stdout.strip():
+            last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+            results[b] = f"crashed: exit {r.returncode} ({last[:200]})"
+        else:
+            results[b] = json.loads(r.stdout.strip().splitlines()[-1])[str(b)]
+    return results
+
+
+def _run_here(path: Path, batches) -> dict[str, str]:
+    from lstm_edge.runtime import open_runner
+
+    runner = open_runner(path)
+    (_, _, F), (L, _, H) = runner.expected["x"], runner.expected["h0"]
+    out = {}
+    rng = np.random.default_rng(0)
+    for b in batches:
+        feeds = {"x": rng.standard_normal((b, 50, F)).astype(np.float32),
+                 "h0": rng.uniform(-1, 1, (L, b, H)).astype(np.float32),
+                 "c0": rng.standard_normal((L, b, H)).astype(np.float32)}
+        try:
+            rows = [runner.run({"x": feeds["x"][k:k + 1], "h0": feeds["h0"][:, k:k + 1], "c0": feeds["c0"][:, k:k + 1]})
+                    for k in range(b)] if b > 1 else []
+            batched = runner.run(feeds)
+            gap = max((float(np.abs(batched["y"][k:k + 1] - r["y"]).max()) for k, r in enumerate(rows)), default=0.0)
+            out[str(b)] = "ok" if gap <= 1e-5 else f"mismatch: batched y differs from row-by-row by {gap:.3g}"
+        except Exception as e:  # the runtime's own error types
+            out[str(b)] = f"error: {str(e)[:200]}"
+    return out
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("artifact", type=Path)
+    ap.add_argument("--batches", default="1,2")
+    a = ap.parse_args()
+    print(json.dumps(_run_here(a.artifact, [int(b) for b in a.batches.split(",")])))
