@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import read_sidecar, write_sidecar
+from lstm_edge.artifacts import read_sidecar, sidecar_path, write_json_atomic, write_sidecar
 from lstm_edge.checkpoint import load_calibration, load_checkpoint, load_val_set
 from lstm_edge.converters.recipes import recipe as get_recipe
 from lstm_edge.data.windows import Normalization
-from lstm_edge.errors import ConversionError, InvalidInputError, QuantizationRefused
+from lstm_edge.errors import InvalidInputError, QuantizationRefused
 from lstm_edge.metrics import forecast_metrics
 from lstm_edge.spec import spec_from_dict
 
@@ -87,31 +87,34 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
                 attempts.append(record | {"result": f"does not run at batch 1: {probed[1]}"})
                 continue
             facts["batch_resizable"] = all(v == "ok" for v in probed.values())
-            if r.format == "tflite":   # the runner reads this from the sidecar
-                (candidate.with_name(candidate.name + ".json")).write_text(
-                    '{"batch_resizable": %s}' % ("true" if facts["batch_resizable"] else "false"))
-            mae, y = val_mae(open_runner(candidate))
+            facts["isolate"] = any(v.startswith("crashed") for v in probed.values())
+            # the runner reads both from the sidecar; candidates are only ever run in a child
+            write_json_atomic(sidecar_path(candidate), {k: facts[k] for k in ("batch_resizable", "isolate")} | {"isolate": True})
+            try:
+                mae, y = val_mae(open_runner(candidate))
+            except InvalidInputError as e:   # crashed or failed in its child process
+                attempts.append(record | {"result": f"failed on the validation windows: {e.message}"})
+                continue
             record |= {"result": "ok", "val_mae_std_units": mae, "val_mae_increase": mae / parent_mae - 1,
                        "val_mean_abs_error_vs_parent": float(np.abs(y - parent_y).mean())}
             attempts.append(record)
             if best is None or mae < best[0]:
                 best = (mae, candidate, facts, options)
-        if best is None:
-            raise ConversionError(str(out_path), [f"attempt {a['options']}: {a['result']}" for a in attempts],
-                                  hint=f"recipe {r.name} cannot be built for this model; the figures above are what was tried")
-        mae, candidate, facts, options = best
-        increase = mae / parent_mae - 1
-        if budget.metric_increase is not None and increase > budget.metric_increase:
+        mae, candidate, facts, options = best or (None, None, None, None)
+        increase = None if best is None else mae / parent_mae - 1
+        if best is None or (budget.metric_increase is not None and increase > budget.metric_increase):
             tried = "; ".join(f"{a['options']}: " + (f"MAE {a['val_mae_std_units']:.4f} ({a['val_mae_increase']:+.1%})"
                                                       if a["result"] == "ok" else a["result"]) for a in attempts)
+            verdict = ("no attempt runs" if best is None else
+                       f"validation MAE {mae:.4f} std units is {increase:+.1%} against {r.parent}'s {parent_mae:.4f}")
             raise QuantizationRefused(
-                f"{r.name}: validation MAE {mae:.4f} std units is {increase:+.1%} against {r.parent}'s {parent_mae:.4f}; "
-                f"budget {budget.metric_increase:+.1%}. Tried: {tried}",
+                f"{r.name}: {verdict}; budget {budget.metric_increase:+.1%}. Tried: {tried}",
                 record={"recipe": r.name, "parent": r.parent, "parent_val_mae_std_units": parent_mae,
                         "best_val_mae_std_units": mae, "val_mae_increase": increase,
                         "budget_metric_increase": budget.metric_increase, "attempts": attempts},
                 hint="the recipe is not published; see the attempts for what was measured")
         os.replace(candidate, out_path)
+        sidecar_path(candidate).unlink(missing_ok=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     info = {"kind": "artifact", "format": r.format, "precision": r.precision, "parent": r.parent,

@@ -16,7 +16,8 @@ def forecast_plot(directory: Path, truth: np.ndarray, forecasts: dict[str, np.nd
     """truth (Nw, O) and each forecast (Nw, O) in raw units → DIR/forecast.png; returns the file name.
 
     Consecutive test windows forecast consecutive hours, so their last steps form one series;
-    the first `steps` (a week) are drawn, one panel per target, with each artefact's error below."""
+    the first `steps` (a week) are drawn, one panel per target; below, each artefact's difference
+    from the first (fp32) forecast, which is what quantization changed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,13 +28,14 @@ def forecast_plot(directory: Path, truth: np.ndarray, forecasts: dict[str, np.nd
                              gridspec_kw={"height_ratios": [3, 1]})
     for k, name in enumerate(targets):
         top, bottom = axes[0, k], axes[1, k]
+        base_name, base = next(iter(forecasts.items()))
         top.plot(truth[:n, k], color="black", lw=2, label="truth")
         for stage, pred in forecasts.items():
             top.plot(pred[:n, k], lw=1, label=stage)
-            bottom.plot(pred[:n, k] - truth[:n, k], lw=1, label=stage)
+            bottom.plot(pred[:n, k] - base[:n, k], lw=1, label=stage)
         top.set_title(f"{name}: forecast one step ahead, test split")
         bottom.set_xlabel("test hour")
-        bottom.set_ylabel("forecast − truth")
+        bottom.set_ylabel(f"− {base_name}")
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -90,9 +90,10 @@ def quant_rows(report: Report) -> list[list[str]]:
                      f"{m['increase']:+.2%}" if m else "—", f"{m['budget']:+.1%}" if m else "—",
                      "pass" if s.passed else "FAIL"])
     for r in report.refusals:
+        ran = r["best_val_mae_std_units"] is not None
         rows.append([r["recipe"], "—", "—", "—", "—", "—", "—",
-                     f"val {r['best_val_mae_std_units']:.4f}", f"val {r['val_mae_increase']:+.2%}",
-                     f"{r['budget_metric_increase']:+.1%}", "refused"])
+                     f"val {r['best_val_mae_std_units']:.4f}" if ran else "does not run",
+                     f"val {r['val_mae_increase']:+.2%}" if ran else "—", f"{r['budget_metric_increase']:+.1%}", "refused"])
     return rows
 
 

@@ -25,11 +25,20 @@ class Runner(Protocol):
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
-def open_runner(path: str | Path, *, threads: int = 1) -> Runner:
-    """The runner for an artefact, chosen by its file type; its sidecar (if any) says whether
-    the batch may be resized (LiteRT's integer LSTM may not: measured abort at B = 2)."""
+def open_runner(path: str | Path, *, threads: int = 1, in_process: bool = False) -> Runner:
+    """The runner for an artefact, chosen by its file type. Its sidecar (if any) says whether
+    the batch may be resized (LiteRT's integer LSTM may not: measured abort at B = 2) and
+    whether it must run isolated in a child process (its probe crashed)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    sidecar = path.with_name(path.name + ".json")
+    info = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    if info.get("isolate") and not in_process:
+        from lstm_edge.runtime.child import ChildRunner
+
+        inner = open_runner(path, threads=threads, in_process=True)   # names and shapes only; never run here
+        return ChildRunner(path, input_names=inner.input_names, output_names=inner.output_names,
+                           expected=inner.expected)
     if suffix in (".onnx", ".ort"):
         from lstm_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
@@ -37,9 +46,7 @@ def open_runner(path: str | Path, *, threads: int = 1) -> Runner:
     if suffix == ".tflite":
         from lstm_edge.runtime.litert_runner import LiteRTRunner
 
-        sidecar = path.with_name(path.name + ".json")
-        resizable = json.loads(sidecar.read_text()).get("batch_resizable", True) if sidecar.exists() else True
-        return LiteRTRunner(path, threads=threads, batch_resizable=resizable)
+        return LiteRTRunner(path, threads=threads, batch_resizable=info.get("batch_resizable", True))
     raise InvalidInputError(f"{path}: no runner for '{suffix}' files", hint="expected .onnx, .ort or .tflite")
 
 

@@ -11,6 +11,15 @@ import pytest
 from lstm_edge.spec import spec_from_dict
 
 FP32 = {"atol": 1e-5, "rtol": 1e-5}
+QUANT_BUDGETS = [  # the shipped spec's budgets (models/sensor.toml)
+    {"parent": "onnx-fp32", "child": "onnx-int8-dynamic", "metric_increase": 0.02},
+    {"parent": "onnx-fp32", "child": "onnx-int8-static", "metric_increase": 0.02},
+    {"parent": "onnx-fp32", "child": "onnx-fp16", "atol": 1e-3, "rtol": 1e-3, "metric_increase": 0.005},
+    {"parent": "tflite-fp32", "child": "tflite-dynamic-range", "metric_increase": 0.02},
+    {"parent": "tflite-fp32", "child": "tflite-fp16", "atol": 1e-3, "rtol": 1e-3, "metric_increase": 0.005},
+    {"parent": "tflite-fp32", "child": "tflite-int8", "metric_increase": 0.02},
+    {"parent": "tflite-fp32", "child": "tflite-int8-io", "metric_increase": 0.02},
+]
 
 
 def tiny_spec_dict(**over) -> dict:
@@ -21,7 +30,8 @@ def tiny_spec_dict(**over) -> dict:
         "model": {"hidden_size": 8, "num_layers": 2},
         "train": {"max_epochs": 3, "batch_size": 32, "warmup_steps": 6, "patience": 2},
         "parity": {"batch_sizes": [1, 2, 7], "lengths": [1, 2, 50, 1000]},
-        "tolerance": [dict(parent="pytorch", child=c, **FP32) for c in ("numpy-reference", "onnx-fp32", "tflite-fp32")],
+        "tolerance": [dict(parent="pytorch", child=c, **FP32) for c in ("numpy-reference", "onnx-fp32", "tflite-fp32")]
+        + QUANT_BUDGETS,
     }
     for k, v in over.items():
         d[k] = v
