@@ -6,6 +6,7 @@ import sys
 
 from typer.testing import CliRunner
 
+from conftest import QUANT_BUDGETS
 from lstm_edge.cli import app
 
 runner = CliRunner()
@@ -129,17 +130,26 @@ warmup_steps = 6
 batch_sizes = [1, 3]
 lengths = [1, 64]
 """ + "".join(f'[[tolerance]]\nparent = "pytorch"\nchild = "{c}"\natol = 1e-5\nrtol = 1e-5\n'
-              for c in ("numpy-reference", "onnx-fp32", "tflite-fp32")))
+              for c in ("numpy-reference", "onnx-fp32", "tflite-fp32"))
+      + "".join("[[tolerance]]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in t.items())
+                for t in QUANT_BUDGETS))
     out = tmp_path / "out"
     r = runner.invoke(app, ["pipeline", "--model", str(spec), "--out", str(out)])
     assert r.exit_code == 0, r.output
     report = json.loads((out / "report.json").read_text())
-    assert [s["name"] for s in report["stages"]] == ["pytorch", "numpy-reference", "onnx-fp32", "tflite-fp32"]
+    from lstm_edge.converters.recipes import RECIPES
+
+    names = [s["name"] for s in report["stages"]]
+    assert names[:4] == ["pytorch", "numpy-reference", "onnx-fp32", "tflite-fp32"]
+    assert sorted(names[4:] + [x["recipe"] for x in report["refusals"]]) == sorted(RECIPES)   # all seven, one way or the other
     assert report["passed"] and all(s["passed"] for s in report["stages"]), report["failures"]
-    assert "parity against the parent stage" in r.output
-    assert sorted(p.name for p in out.iterdir()) == sorted([
-        "model.json", "model.safetensors", "test_set.npz", "onnx-fp32.onnx", "onnx-fp32.onnx.json",
-        "tflite-fp32.tflite", "tflite-fp32.tflite.json", "report.json", "report.md"])
+    assert "parity against the parent stage" in r.output and "quantization:" in r.output
+    files = {p.name for p in out.iterdir()}
+    assert {"model.json", "model.safetensors", "test_set.npz", "val_set.npz", "calibration.npz",
+            "report.json", "report.md", "forecast.png"} <= files
+    for stage in names[2:]:
+        artifact = next(f for f in files if f.startswith(stage + ".") and not f.endswith(".json"))
+        assert f"{artifact}.json" in files
     (out / "stale-file").write_text("from the previous run")
     r = runner.invoke(app, ["pipeline", "--model", str(spec), "--out", str(out)])
     assert not (out / "stale-file").exists()

@@ -33,7 +33,8 @@ def test_each_stage_keeps_the_task_metric(tiny_run):
     _, report = tiny_run
     root = report.stages[0]
     for s in report.stages[1:]:
-        assert abs(s.metrics["mae_std_units"] - root.metrics["mae_std_units"]) < 1e-4
+        if not s.info.get("recipe"):   # fp32 stages; quantized ones have their own budget (test_quantize)
+            assert abs(s.metrics["mae_std_units"] - root.metrics["mae_std_units"]) < 1e-4
 
 
 def test_compare_names_the_worst_element():
