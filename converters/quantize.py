@@ -81,6 +81,10 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
             except Exception as e:  # converters/quantizers raise many types; the attempt is recorded
                 attempts.append(record | {"result": f"build failed: {str(e).strip().splitlines()[-1][:300]}"})
                 continue
+            broken = graph_failures(candidate, dims["num_layers"])
+            if broken:
+                attempts.append(record | {"result": "graph check failed: " + "; ".join(broken)})
+                continue
             probed = probe(candidate)
             record |= {"probe": {str(b): v for b, v in probed.items()}, "size_bytes": candidate.stat().st_size}
             if probed[1] != "ok":
@@ -136,6 +140,24 @@ def _build(r, options, parent_path, candidate, tensors, dims, feeds) -> dict:
     from lstm_edge.converters.quantize_tflite import build_tflite
 
     return build_tflite(r.name, options, tensors, dims, candidate, feeds)
+
+
+def graph_failures(path: Path, layers: int) -> list[str]:
+    """A quantized graph must keep one fused LSTM per layer, no loops, builtin ops only (TFLite)."""
+    if path.suffix == ".onnx":
+        import onnx
+
+        ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+        fused = sum(o in ("LSTM", "DynamicQuantizeLSTM") for o in ops)
+        loops = sorted({o for o in ops if o in ("Loop", "Scan")})
+    else:
+        from lstm_edge.converters.to_tflite import FUSED_OP, tflite_ops
+
+        ops = tflite_ops(path)
+        fused = ops.count(FUSED_OP)
+        loops = sorted({o for o in ops if o == "WHILE" or o.startswith("Flex") or o == "CUSTOM"})
+    problems = [f"{fused} fused LSTM op(s), expected {layers}"] if fused != layers else []
+    return problems + ([f"loop or non-builtin ops {loops}"] if loops else [])
 
 
 def _ops(path: Path) -> list[str]:

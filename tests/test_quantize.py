@@ -126,3 +126,18 @@ def test_export_quantize_from_the_cli(tiny_run, tmp_path):
     assert r.exit_code == 0, r.output
     assert "onnx-fp16.onnx" in r.output and "× onnx-fp32" in r.output
     assert runner.invoke(app, ["export", str(work), "--quantize", "onnx-int4"]).exit_code == 2
+
+
+def test_graph_check_refuses_a_graph_without_the_fused_lstm(tmp_path, tiny_run):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from lstm_edge.converters.quantize import graph_failures
+
+    out, _ = tiny_run
+    assert graph_failures(out / "onnx-fp32.onnx", 2) == [] and graph_failures(out / "tflite-fp32.tflite", 2) == []
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(g), str(tmp_path / "m.onnx"))
+    assert graph_failures(tmp_path / "m.onnx", 2) == ["0 fused LSTM op(s), expected 2"]
