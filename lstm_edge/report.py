@@ -150,6 +150,7 @@ def render_markdown(report: Report, plot: str | None = None) -> str:
         for s in report.stages:
             if s.info.get("recipe"):
                 lines.append(f"- **{s.name}**: {s.info['recipe_summary']}. Ops: {', '.join(s.info['ops'])}."
+                             + (f" {s.info['note']}." if s.info.get("note") else "")
                              + (f" int8 in: {s.info['int8_ops']}." if s.info.get("int8_ops") else "")
                              + ("" if s.info.get("batch_resizable", True) else
                                 " Batch not resizable (probe: " + str(s.info["attempts"][-1].get("probe")) + "): run one sequence per call."))
