@@ -12,7 +12,7 @@ from lstm_edge.spec import spec_from_dict
 
 FORMATS = ("onnx", "tflite")
 REFUSALS = "refusals.json"
-ARTIFACTS = {"onnx": "onnx-fp32.onnx", "tflite": "tflite-fp32.tflite"}
+ARTIFACTS = {"onnx": "onnx-fp32.onnx", "tflite": "tflite-fp32.tflite", "tflite-step": "tflite-step-fp32.tflite"}
 
 
 def export(directory: Path, formats: list[str], *, recipes: list[str] = (), progress=None) -> tuple[list[dict], list[dict]]:
@@ -39,6 +39,11 @@ def export(directory: Path, formats: list[str], *, recipes: list[str] = (), prog
         say("exporting TFLite (fused UNIDIRECTIONAL_SEQUENCE_LSTM, builtins only)")
         written.append(to_tflite(model, tensors, dims, directory / ARTIFACTS["tflite"],
                                  spec.budget("pytorch", "tflite-fp32")))
+        from lstm_edge.converters.to_tflite_step import to_tflite_step
+
+        say("exporting the TFLite step artefact (streaming: returns the cell state)")
+        written.append(to_tflite_step(model, tensors, dims, directory / ARTIFACTS["tflite-step"],
+                                      spec.budget("pytorch", "tflite-step-fp32")))
     refused = []
     if recipes:
         from lstm_edge.converters.quantize import quantize

@@ -25,6 +25,7 @@ def verify(directory: Path, *, progress=None) -> Report:
     from lstm_edge.model import TorchRunner, load_model
     from lstm_edge.reference import ReferenceLSTM, ReferenceRunner
     from lstm_edge.runtime import open_runner
+    from lstm_edge.runtime.stream import SequenceRunner
 
     directory = Path(directory)
     tensors, meta = load_checkpoint(directory)
@@ -73,7 +74,10 @@ def verify(directory: Path, *, progress=None) -> Report:
             stage = StageResult(name, parent, info["format"], info["precision"], path.name, info["size_bytes"],
                                 spec.budget(parent, name), tuple(info["outputs"]), info.get("missing_outputs", {}),
                                 info=info)
-            outs = check_stage(stage, open_runner(path), cases, outputs_of[parent],
+            runner = open_runner(path)
+            if info.get("chunk"):   # a step artefact: whole sequences are run through a Stream
+                runner = SequenceRunner(runner)
+            outs = check_stage(stage, runner, cases, outputs_of[parent],
                                torch_outputs if parent != "pytorch" else None)
             stage.metrics = score(outs[0])
             stage.judge_metric(metrics_of[parent])

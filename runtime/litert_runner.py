@@ -44,12 +44,13 @@ class LiteRTRunner:
                           if d["dtype"] == np.int8}
         self.input_names = tuple(sorted(inputs, key=("x", "h0", "c0").index))
         self.output_names = tuple(sorted(self.runner.get_output_details(), key=("y", "hn", "cn").index))
-        # The fused kernel is converted at batch 1 and resized per call, so batch (and time)
-        # are dynamic here whatever the static shape says: x (B, T, F), h0/c0 (L, B, H).
-        sig = {n: inputs[n]["shape_signature"] for n in inputs}
-        self.expected = {"x": (None, None, int(sig["x"][2])),
-                         "h0": (int(sig["h0"][0]), None, int(sig["h0"][2])),
-                         "c0": (int(sig["c0"][0]), None, int(sig["c0"][2]))}
+        # The fused kernel is converted at batch 1 and resized per call, so the batch is dynamic
+        # whatever the static shape says; the time axis is whatever the signature declares
+        # (-1 for sequence artefacts, 1 for step artefacts, which must never be fed more).
+        sig = {n: [int(d) for d in inputs[n]["shape_signature"]] for n in inputs}
+        T = None if sig["x"][1] == -1 else sig["x"][1]
+        self.expected = {"x": (None, T, sig["x"][2]), "h0": (sig["h0"][0], None, sig["h0"][2]),
+                         "c0": (sig["c0"][0], None, sig["c0"][2])}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         check_inputs(feeds, self.expected, self.name)

@@ -11,6 +11,7 @@ import pytest
 from lstm_edge.spec import spec_from_dict
 
 FP32 = {"atol": 1e-5, "rtol": 1e-5}
+FP32_STAGES = ("numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-step-fp32")
 QUANT_BUDGETS = [  # the shipped spec's budgets (models/sensor.toml)
     {"parent": "onnx-fp32", "child": "onnx-int8-dynamic", "metric_increase": 0.02},
     {"parent": "onnx-fp32", "child": "onnx-int8-static", "metric_increase": 0.02},
@@ -30,7 +31,7 @@ def tiny_spec_dict(**over) -> dict:
         "model": {"hidden_size": 8, "num_layers": 2},
         "train": {"max_epochs": 3, "batch_size": 32, "warmup_steps": 6, "patience": 2},
         "parity": {"batch_sizes": [1, 2, 7], "lengths": [1, 2, 50, 1000]},
-        "tolerance": [dict(parent="pytorch", child=c, **FP32) for c in ("numpy-reference", "onnx-fp32", "tflite-fp32")]
+        "tolerance": [dict(parent="pytorch", child=c, **FP32) for c in FP32_STAGES]
         + QUANT_BUDGETS,
     }
     for k, v in over.items():

@@ -6,7 +6,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from conftest import QUANT_BUDGETS
+from conftest import FP32_STAGES, QUANT_BUDGETS
 from lstm_edge.cli import app
 
 runner = CliRunner()
@@ -130,7 +130,7 @@ warmup_steps = 6
 batch_sizes = [1, 3]
 lengths = [1, 64]
 """ + "".join(f'[[tolerance]]\nparent = "pytorch"\nchild = "{c}"\natol = 1e-5\nrtol = 1e-5\n'
-              for c in ("numpy-reference", "onnx-fp32", "tflite-fp32"))
+              for c in FP32_STAGES)
       + "".join("[[tolerance]]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in t.items())
                 for t in QUANT_BUDGETS))
     out = tmp_path / "out"
@@ -140,8 +140,8 @@ lengths = [1, 64]
     from lstm_edge.converters.recipes import RECIPES
 
     names = [s["name"] for s in report["stages"]]
-    assert names[:4] == ["pytorch", "numpy-reference", "onnx-fp32", "tflite-fp32"]
-    assert sorted(names[4:] + [x["recipe"] for x in report["refusals"]]) == sorted(RECIPES)   # all seven, one way or the other
+    assert names[:5] == ["pytorch", "numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-step-fp32"]
+    assert sorted(names[5:] + [x["recipe"] for x in report["refusals"]]) == sorted(RECIPES)   # all seven, one way or the other
     assert report["passed"] and all(s["passed"] for s in report["stages"]), report["failures"]
     assert "parity against the parent stage" in r.output and "quantization:" in r.output
     files = {p.name for p in out.iterdir()}

@@ -12,7 +12,7 @@ MODELS = sorted(Path(__file__).parent.parent.joinpath("models").glob("*.toml"))
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
 def test_shipped_specs_load_with_every_budget(path):
     spec = load_spec(path)
-    for child in ("numpy-reference", "onnx-fp32", "tflite-fp32"):
+    for child in ("numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-step-fp32"):
         assert spec.budget("pytorch", child).atol == 1e-5
 
 

@@ -1,0 +1,89 @@
+"""PyTorch → a TFLite *step* artefact: one time step of the whole stack as builtin ops.
+
+The fused UNIDIRECTIONAL_SEQUENCE_LSTM cannot return its cell state, so it cannot carry a
+stream across calls. This artefact writes the seed's equations out as a graph — MatMul,
+split, logistic, tanh, mul, add — for one step, with the state as explicit I/O:
+
+    x (B, 1, F), h0 (L, B, H), c0 (L, B, H)  →  y (B, 1, O), hn (L, B, H), cn (L, B, H)
+
+No loop, no fused op, batch dynamic (no TensorList is needed without a time loop).
+Weights go in Keras gate order (i, f, c, o) through lstm_edge.gates.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
+from lstm_edge.converters.to_tflite import _quiet_stderr, import_tensorflow, tflite_ops
+from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
+from lstm_edge.errors import ConversionError
+from lstm_edge.gates import torch_to_keras
+from lstm_edge.spec import Tolerance
+
+OUTPUTS = ("y", "hn", "cn")
+
+
+def step_function(tensors: dict, dims: dict):
+    tf, _ = import_tensorflow()
+    F, H, L, O = dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"]
+    layers = [[tf.constant(w, tf.float32) for w in torch_to_keras(
+        tensors[f"lstm.weight_ih_l{k}"], tensors[f"lstm.weight_hh_l{k}"],
+        tensors[f"lstm.bias_ih_l{k}"], tensors[f"lstm.bias_hh_l{k}"])] for k in range(L)]
+    head_w, head_b = tf.constant(tensors["head.weight"].T), tf.constant(tensors["head.bias"])
+    residual = list(dims.get("residual", ()))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 1, F], tf.float32, name="x"),
+                                  tf.TensorSpec([L, None, H], tf.float32, name="h0"),
+                                  tf.TensorSpec([L, None, H], tf.float32, name="c0")])
+    def step(x, h0, c0):
+        inp, hs, cs = x[:, 0], [], []                                  # x_t (B, F)
+        for k, (kernel, recurrent, bias) in enumerate(layers):
+            z = tf.matmul(inp, kernel) + tf.matmul(h0[k], recurrent) + bias   # (B, 4H): i, f, c̃, o
+            i_t, f_t, c_tilde, o_t = tf.split(z, 4, axis=1)
+            c = tf.sigmoid(f_t) * c0[k] + tf.sigmoid(i_t) * tf.tanh(c_tilde)  # the conveyor belt
+            h = tf.sigmoid(o_t) * tf.tanh(c)
+            hs.append(h)
+            cs.append(c)
+            inp = h
+        y = tf.matmul(inp, head_w) + head_b                             # (B, O)
+        if residual:
+            y = y + tf.gather(x[:, 0], residual, axis=1)
+        return {"y": y[:, None], "hn": tf.stack(hs), "cn": tf.stack(cs)}
+
+    return step
+
+
+def to_tflite_step(model, tensors: dict, dims: dict, out_path: Path, budget: Tolerance) -> dict:
+    tf, _ = import_tensorflow()
+    holder = tf.Module()               # owns the constants; gives the model its serving signature
+    holder.step = step_function(tensors, dims)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([holder.step.get_concrete_function()], holder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        with _quiet_stderr():
+            blob = converter.convert()
+    except Exception as e:  # the converter raises ConverterError and friends
+        raise ConversionError(str(out_path), [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
+    write_bytes_atomic(out_path, blob)
+    ops = tflite_ops(out_path)
+    failures = [f"graph contains {o}: a step graph must be loop-free builtins"
+                for o in sorted(set(ops)) if o in ("WHILE", "CUSTOM") or o.startswith("Flex")]
+    if not failures:
+        from lstm_edge.runtime.litert_runner import LiteRTRunner
+
+        runner = LiteRTRunner(out_path)
+        for b in (1, 3):   # one step, several streams at once
+            feeds = example_feeds(dims, batch=b, length=1, seed=b)
+            failures += check_outputs(runner.run(feeds), torch_outputs(model, feeds), OUTPUTS, budget.atol, budget.rtol)
+    if failures:
+        out_path.unlink(missing_ok=True)
+        raise ConversionError(str(out_path), failures, hint="this is a converter regression; please report it")
+    return write_sidecar(out_path, {
+        "kind": "artifact", "format": "tflite", "precision": "fp32", "parent": "pytorch",
+        "inputs": ["x", "h0", "c0"], "outputs": list(OUTPUTS), "missing_outputs": {},
+        "ops": sorted(set(ops)), "converter": f"tf.lite.TFLiteConverter (tf.function cell step) tensorflow {tf.__version__}",
+        "runtimes": ["litert"], "streaming": True, "chunk": 1,
+        "layout": "x (B, 1, F): one step per call; h0, c0, hn, cn (L, B, H); y (B, 1, O)",
+    })

@@ -1,0 +1,69 @@
+"""Stream: carry (h, c) across calls over any runner whose artefact returns the cell state.
+
+    s = Stream(open_runner("onnx-fp32.onnx"), batch=1)
+    y = s.step(x)          # x (B, k, F) or (B, F) for one step → y (B, k, O) (or (B, O))
+    s.reset()              # back to zero state
+
+The runner stays a pure function; the state lives here, one Stream per independent stream
+(or one batch row each). Chunks longer than the artefact's time axis allows (1 for step
+artefacts) are fed piece by piece, so memory stays flat however long the input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lstm_edge.errors import InvalidInputError
+
+
+class Stream:
+    def __init__(self, runner, *, batch: int = 1):
+        if "cn" not in runner.output_names:
+            raise InvalidInputError(
+                f"{runner.name} does not return the cell state 'cn', so it cannot carry a stream",
+                hint="use a streaming artefact: onnx-fp32.onnx, or tflite-step-fp32.tflite for TFLite")
+        (self.L, _, self.H), (_, self.chunk, _) = runner.expected["h0"], runner.expected["x"]
+        self.runner, self.batch = runner, batch
+        self.reset()
+
+    def reset(self) -> None:
+        self.h = np.zeros((self.L, self.batch, self.H), np.float32)
+        self.c = np.zeros_like(self.h)
+        self.steps = 0
+
+    @property
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.h.copy(), self.c.copy()
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        one = x.ndim == 2                                      # (B, F): a single step
+        x = x[:, None] if one else x                           # (B, k, F)
+        width = self.chunk or x.shape[1]
+        ys = []
+        for t in range(0, x.shape[1], width):
+            out = self.runner.run({"x": np.ascontiguousarray(x[:, t:t + width]), "h0": self.h, "c0": self.c})
+            self.h, self.c = out["hn"], out["cn"]
+            ys.append(out["y"])
+        self.steps += x.shape[1]
+        y = ys[0] if len(ys) == 1 else np.concatenate(ys, axis=1)
+        return y[:, 0] if one else y
+
+
+class SequenceRunner:
+    """A whole-sequence Runner made of a streaming artefact: runs x (B, T, F) chunk by chunk from
+    (h0, c0) through a Stream. Lets a step artefact be checked on the same cases as the rest."""
+
+    def __init__(self, runner):
+        self.inner = runner
+        self.name = f"{runner.name} (stepped)"
+        self.input_names, self.output_names = runner.input_names, runner.output_names
+        x, h0, c0 = runner.expected["x"], runner.expected["h0"], runner.expected["c0"]
+        self.expected = {"x": (x[0], None, x[2]), "h0": h0, "c0": c0}
+
+    def run(self, feeds: dict) -> dict:
+        from lstm_edge.runtime.runner import check_inputs
+
+        check_inputs(feeds, self.expected, self.name)
+        stream = Stream(self.inner, batch=feeds["x"].shape[0])
+        stream.h, stream.c = feeds["h0"].copy(), feeds["c0"].copy()
+        y = stream.step(feeds["x"])
+        return {"y": y, "hn": stream.h, "cn": stream.c}
