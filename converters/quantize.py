@@ -43,8 +43,8 @@ def calibration_feeds(tensors: dict, dims: dict, windows: np.ndarray) -> list[di
 
 
 def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
-    from lstm_edge.runtime import open_runner
     from lstm_edge.runtime.probe import probe
+    from lstm_edge.runtime.stream import open_sequence_runner as open_runner
 
     say = progress or (lambda msg: None)
     r = get_recipe(recipe_name)
@@ -81,7 +81,7 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
             except Exception as e:  # converters/quantizers raise many types; the attempt is recorded
                 attempts.append(record | {"result": f"build failed: {str(e).strip().splitlines()[-1][:300]}"})
                 continue
-            broken = graph_failures(candidate, dims["num_layers"])
+            broken = graph_failures(candidate, 0 if r.parent.startswith("tflite-step") else dims["num_layers"])
             if broken:
                 attempts.append(record | {"result": "graph check failed: " + "; ".join(broken)})
                 continue
@@ -143,7 +143,8 @@ def _build(r, options, parent_path, candidate, tensors, dims, feeds) -> dict:
 
 
 def graph_failures(path: Path, layers: int) -> list[str]:
-    """A quantized graph must keep one fused LSTM per layer, no loops, builtin ops only (TFLite)."""
+    """A quantized graph must keep one fused LSTM per layer (none for a step graph), no loops,
+    builtin ops only (TFLite)."""
     if path.suffix == ".onnx":
         import onnx
 

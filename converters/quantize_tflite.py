@@ -11,6 +11,8 @@ from lstm_edge.converters.to_tflite import OUTPUTS, convert_keras
 
 def build_tflite(recipe_name: str, options: dict, tensors: dict, dims: dict, out: Path,
                  calibration: list[dict]) -> dict:
+    if recipe_name.startswith("tflite-step-"):
+        return _build_step(recipe_name, tensors, dims, out)
     outputs = OUTPUTS
     if recipe_name == "tflite-dynamic-range":
         def setup(c, tf):
@@ -63,3 +65,21 @@ def weight_bytes(path: Path) -> dict[str, int]:
             continue
         out[np.dtype(t["dtype"]).name] = out.get(np.dtype(t["dtype"]).name, 0) + n * np.dtype(t["dtype"]).itemsize
     return out
+
+
+def _build_step(recipe_name: str, tensors: dict, dims: dict, out: Path) -> dict:
+    """The cell-step graph (converters/to_tflite_step.py) with weight quantization."""
+    from lstm_edge.converters.to_tflite import _quiet_stderr, import_tensorflow
+    from lstm_edge.converters.to_tflite_step import step_function
+
+    tf, _ = import_tensorflow()
+    holder = tf.Module()
+    holder.step = step_function(tensors, dims)
+    c = tf.lite.TFLiteConverter.from_concrete_functions([holder.step.get_concrete_function()], holder)
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    if recipe_name == "tflite-step-fp16":
+        c.target_spec.supported_types = [tf.float16]
+    with _quiet_stderr():
+        write_bytes_atomic(out, c.convert())
+    return {"runtimes": ["litert"], "streaming": True, "chunk": 1, "weight_bytes_by_dtype": weight_bytes(out)}

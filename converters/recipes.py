@@ -43,6 +43,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "TFLite dynamic-range quantization: int8 weights, float activations (hybrid kernels)"),
     Recipe("tflite-fp16", "tflite", "tflite-fp32", "fp16-weights",
            "TFLite float16 weights, dequantized to float32 at load"),
+    Recipe("tflite-step-dynamic-range", "tflite", "tflite-step-fp32", "int8-weights",
+           "the streaming step artefact with int8 weights (dynamic-range quantization)"),
+    Recipe("tflite-step-fp16", "tflite", "tflite-step-fp32", "fp16-weights",
+           "the streaming step artefact with float16 weights"),
     Recipe("tflite-int8", "tflite", "tflite-fp32", "int8",
            "TFLite full integer (int8 weights and activations, int16 cell state) from a representative "
            "dataset of training windows; float32 I/O",

@@ -43,3 +43,33 @@ def forecast_plot(directory: Path, truth: np.ndarray, forecasts: dict[str, np.nd
     plt.close(fig)
     write_bytes_atomic(Path(directory) / PLOT, buf.getvalue())
     return PLOT
+
+
+DRIFT_PLOT = "drift.png"
+
+
+def drift_plot(directory: Path, streams) -> str:
+    """|y − y_torch| per time step of the long stream, one line per streaming artefact (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for r in streams:
+        curve = np.maximum(r.error_curve, 1e-12)
+        ax.plot(np.arange(1, len(curve) + 1), curve, lw=0.8, label=f"{r.stage} ({r.precision})")
+    for d in streams[0].drift if streams else []:
+        ax.axvline(d["horizon"], color="grey", lw=0.5, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("time step (one step per call, state carried)")
+    ax.set_ylabel("max |y − y_PyTorch|")
+    ax.set_title("streaming drift against PyTorch")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    write_bytes_atomic(Path(directory) / DRIFT_PLOT, buf.getvalue())
+    return DRIFT_PLOT

@@ -32,11 +32,12 @@ class Report:
     forecast: dict                  # the root's task metrics
     cases: list[str]
     refusals: list = field(default_factory=list)   # recipes refused at quantize time, with figures
+    streaming: list = field(default_factory=list)  # streaming.StreamResult per artefact that returns (h, c)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @property
     def passed(self) -> bool:
-        return all(s.passed for s in self.stages)
+        return all(s.passed for s in self.stages) and all(r.passed for r in self.streaming)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -61,6 +62,13 @@ class Report:
                         lines.append(f"{s.name} vs {s.parent}, output '{o.output}', case '{c.case}': "
                                      f"worst element {tuple(o.worst_index)} = {o.worst_value:.8g} vs {o.worst_reference:.8g} "
                                      f"(max abs {o.max_abs:.3g}, budget atol {c.atol:g} rtol {c.rtol:g})")
+        for r in self.streaming:
+            if r.failed_horizon is not None:
+                d = next(d for d in r.drift if not d["passed"])
+                lines.append(f"{r.stage} streaming drifts past its {r.precision} budget at horizon {d['horizon']}: "
+                             f"max |Δy| {d['y']:.3g}, |Δh| {d['h']:.3g}, |Δc| {d['c']:.3g} against PyTorch (budget {d['budget']:g})")
+            if r.precision == "fp32" and not r.equivalent:
+                lines.append(f"{r.stage}: stepping is not equivalent to the full sequence: {r.equivalence}")
         return lines
 
     def to_dict(self) -> dict:
@@ -68,7 +76,7 @@ class Report:
                 "stages": [s.to_dict() for s in self.stages], "forecast": self.forecast,
                 "training": {k: v for k, v in self.training.items() if k != "history"},
                 "cases": self.cases, "versions": versions(), "failures": self.failures(),
-                "refusals": self.refusals}
+                "refusals": self.refusals, "streaming": [r.to_dict() for r in self.streaming]}
 
 
 QUANT_HEADER = ["recipe", "size", "× fp32", "max abs", "mean abs", "SNR dB", "max abs vs torch",
@@ -120,7 +128,7 @@ def missing_notes(report: Report) -> list[str]:
 PARITY_HEADER = ["stage", "parent", "output", "max abs", "max rel", "worst case", "worst index", "atol/rtol", "verdict"]
 
 
-def render_markdown(report: Report, plot: str | None = None) -> str:
+def render_markdown(report: Report, plots: list[str] | None = None) -> str:
     f = report.forecast
     lines = [f"# lstm-edge report: {report.model}", "",
              f"Verdict: **{'PASS' if report.passed else 'FAIL'}** · {report.created}", "",
@@ -154,8 +162,20 @@ def render_markdown(report: Report, plot: str | None = None) -> str:
                              + (f" int8 in: {s.info['int8_ops']}." if s.info.get("int8_ops") else "")
                              + ("" if s.info.get("batch_resizable", True) else
                                 " Batch not resizable (probe: " + str(s.info["attempts"][-1].get("probe")) + "): run one sequence per call."))
-    if plot:
-        lines += ["", f"![forecast vs truth on the test split, fp32 and quantized artefacts]({plot})"]
+    if report.streaming:
+        hz = [d["horizon"] for d in report.streaming[0].drift]
+        lines += ["", "## Streaming (one step per call, state carried; B = 1)", "",
+                  "Equivalence: stepping vs chunks vs the whole sequence (max |Δy|; judged for fp32 at 1e-5). "
+                  "Drift: max |Δ| against PyTorch of y[t < n] / h_n / c_n at each horizon n.", "",
+                  "| stage | precision | equivalence | " + " | ".join(f"n = {n}: y / h / c" for n in hz) + " | verdict |",
+                  "|---|---|---|" + "---|" * len(hz) + "---|"]
+        for r in report.streaming:
+            eq = ", ".join(f"{k} {v:.1e}" for k, v in r.equivalence.items())
+            cells = [f"{d['y']:.1e} / {d['h']:.1e} / {d['c']:.1e}" + ("" if d["passed"] else " ✗") for d in r.drift]
+            verdict = "pass" if r.passed else (f"FAIL at n = {r.failed_horizon}" if r.failed_horizon else "FAIL (equivalence)")
+            lines.append(f"| {r.stage} | {r.precision} | {eq} | " + " | ".join(cells) + f" | {verdict} |")
+    for plot in plots or []:
+        lines += ["", f"![{plot}]({plot})"]
     lines += ["", "## Forecast (PyTorch, test split)", "",
               f"MAE {f['mae_std_units']:.4f} std units vs seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} "
               f"({f['improvement_vs_seasonal_naive_pct']:+.1f} % better) and persistence "
@@ -169,6 +189,6 @@ def render_markdown(report: Report, plot: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(directory: Path, report: Report, plot: str | None = None) -> None:
+def write_report(directory: Path, report: Report, plots: list[str] | None = None) -> None:
     write_json_atomic(Path(directory) / "report.json", report.to_dict())
-    write_bytes_atomic(Path(directory) / "report.md", render_markdown(report, plot).encode())
+    write_bytes_atomic(Path(directory) / "report.md", render_markdown(report, plots).encode())

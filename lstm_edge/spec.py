@@ -74,6 +74,25 @@ class ParityGridSpec:
 
 
 @dataclass(frozen=True)
+class StreamingSpec:
+    """Streaming checks: one long sequence stepped through every artefact that returns (h, c).
+
+    Drift budgets are per horizon and per precision class: at horizon n, every y[t < n] and
+    the state (h_n, c_n) must satisfy |a − b| ≤ atol + rtol·|b| against PyTorch. Equivalence
+    (stepping, chunks of `chunk`, the whole sequence: the same numbers) holds fp32 budgets."""
+
+    length: int = 10000                          # steps in the stream (the longest horizon)
+    horizons: tuple[int, ...] = (1, 100, 1000, 10000)
+    chunk: int = 7
+    fp32: tuple[float, ...] = (1e-5, 1e-5, 1e-5, 1e-5)       # atol = rtol at each horizon
+    fp16: tuple[float, ...] = (1e-3, 1e-3, 1e-3, 1e-3)
+    int8: tuple[float, ...] = (0.1, 0.1, 0.1, 0.1)
+
+    def budget(self, precision: str) -> tuple[float, ...]:
+        return self.fp32 if precision == "fp32" else self.fp16 if precision.startswith("fp16") else self.int8
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     description: str = ""
@@ -81,6 +100,7 @@ class Spec:
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     parity: ParityGridSpec = field(default_factory=ParityGridSpec)
+    streaming: StreamingSpec = field(default_factory=StreamingSpec)
     tolerance: tuple[Tolerance, ...] = ()
 
     def budget(self, parent: str, child: str) -> Tolerance:
@@ -179,6 +199,11 @@ def _check_sizes(spec: Spec, where: str) -> None:
         problems.append("data.targets must name at least one column")
     if spec.train.warmup_steps >= spec.data.window:
         problems.append(f"train.warmup_steps ({spec.train.warmup_steps}) must be < data.window ({spec.data.window})")
+    st = spec.streaming
+    if any(len(b) != len(st.horizons) for b in (st.fp32, st.fp16, st.int8)):
+        problems.append(f"streaming: fp32/fp16/int8 need one budget per horizon ({len(st.horizons)})")
+    if st.length < 1 or st.chunk < 1 or any(h < 1 or h > st.length for h in st.horizons):
+        problems.append(f"streaming: horizons must lie in 1..length ({st.length}), chunk ≥ 1")
     if any(b <= 0 for b in spec.parity.batch_sizes) or any(t <= 0 for t in spec.parity.lengths):
         problems.append("parity.batch_sizes and parity.lengths must be positive")
     for t in spec.tolerance:

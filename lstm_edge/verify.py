@@ -24,8 +24,8 @@ from lstm_edge.spec import Tolerance, spec_from_dict
 def verify(directory: Path, *, progress=None) -> Report:
     from lstm_edge.model import TorchRunner, load_model
     from lstm_edge.reference import ReferenceLSTM, ReferenceRunner
-    from lstm_edge.runtime import open_runner
-    from lstm_edge.runtime.stream import SequenceRunner
+    from lstm_edge.plots import drift_plot
+    from lstm_edge.runtime.stream import open_sequence_runner
 
     directory = Path(directory)
     tensors, meta = load_checkpoint(directory)
@@ -74,9 +74,7 @@ def verify(directory: Path, *, progress=None) -> Report:
             stage = StageResult(name, parent, info["format"], info["precision"], path.name, info["size_bytes"],
                                 spec.budget(parent, name), tuple(info["outputs"]), info.get("missing_outputs", {}),
                                 info=info)
-            runner = open_runner(path)
-            if info.get("chunk"):   # a step artefact: whole sequences are run through a Stream
-                runner = SequenceRunner(runner)
+            runner = open_sequence_runner(path)   # a step artefact runs whole sequences through a Stream
             outs = check_stage(stage, runner, cases, outputs_of[parent],
                                torch_outputs if parent != "pytorch" else None)
             stage.metrics = score(outs[0])
@@ -84,16 +82,40 @@ def verify(directory: Path, *, progress=None) -> Report:
             outputs_of[name], metrics_of[name] = outs, stage.metrics
             stages.append(stage)
 
+    say("streaming: stepping one long sequence through every artefact that returns (h, c)")
+    streams = check_streams(directory, spec, meta, norm, test["x"], tensors, stages)
     refusals = read_json(directory / REFUSALS) if (directory / REFUSALS).exists() else []
     report = Report(model=meta["model"], stages=stages, training=meta["training"],
-                    forecast=root.metrics, cases=[c.name for c in cases], refusals=refusals)
-    plot = None
+                    forecast=root.metrics, cases=[c.name for c in cases], refusals=refusals, streaming=streams)
+    plots = [drift_plot(directory, streams)] if streams else []
     if any(s.info.get("recipe") for s in stages):   # fp32 and every quantized stage of the test windows
         from lstm_edge.plots import forecast_plot
 
         chosen = [s.name for s in stages if s.name in ("onnx-fp32", "tflite-fp32") or s.info.get("recipe")]
-        plot = forecast_plot(directory, test["truth"],
-                             {n: norm.invert(outputs_of[n][0]["y"][:, -1].astype(np.float64), targets) for n in chosen},
-                             targets)
-    write_report(directory, report, plot)
+        plots.insert(0, forecast_plot(directory, test["truth"],
+                                      {n: norm.invert(outputs_of[n][0]["y"][:, -1].astype(np.float64), targets)
+                                       for n in chosen}, targets))
+    write_report(directory, report, plots)
     return report
+
+
+def check_streams(directory: Path, spec, meta: dict, norm, test_x, tensors, stages) -> list:
+    """Equivalence and drift for every artefact that can carry a stream (it returns cn)."""
+    from lstm_edge.model import load_model
+    from lstm_edge.runtime import open_runner
+    from lstm_edge.streaming import check_stream, stream_input, torch_stream
+
+    dims = meta["dims"]
+    x = stream_input(spec, meta, norm, meta["features"], test_x)[:, :max(spec.streaming.horizons)]
+    torch_run = torch_stream(load_model(tensors, dims), x, spec.streaming.horizons)
+    results = []
+    for s in stages:
+        if s.artifact is None or "cn" not in s.outputs or s.info.get("isolate"):
+            continue   # isolated artefacts run one child process per call: 10⁴ of them is not a check
+        runner = open_runner(directory / s.artifact)
+        # a step artefact's whole-sequence twin is the fused artefact of the same precision
+        twin = directory / s.artifact.replace("tflite-step-", "tflite-")
+        whole = runner if not s.info.get("chunk") else open_runner(twin) if twin.exists() else None
+        results.append(check_stream(s.name, s.precision if s.precision == "fp32" else s.precision.split("-")[0],
+                                    runner, whole, x, torch_run, spec, dims["num_layers"], dims["hidden_size"]))
+    return results

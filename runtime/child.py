@@ -1,5 +1,7 @@
 """Run an artefact in a child process, one call per process: a native crash becomes an error.
 
+The child takes whole sequences (a step artefact is stepped there), so one call is one process.
+
 Used for every quantization candidate, and for any published artefact whose sidecar says
 `"isolate": true` (its probe crashed at some batch size: measured for LiteRT's integer
 LSTM, which corrupted the heap even at B = 1 on a tiny model after a clean probe).
@@ -47,9 +49,9 @@ class ChildRunner:
 
 
 if __name__ == "__main__":
-    from lstm_edge.runtime.runner import open_runner
+    from lstm_edge.runtime.stream import open_sequence_runner
 
     artifact, src, dst = sys.argv[1:4]
     with np.load(src) as z:
         feeds = {k: z[k] for k in z.files}
-    np.savez(dst, **open_runner(artifact, in_process=True).run(feeds))
+    np.savez(dst, **open_sequence_runner(artifact, in_process=True).run(feeds))

@@ -44,9 +44,9 @@ def probe(path: Path, batches=(1, 2, 7), timeout: float = 120.0) -> dict[int, st
 
 
 def _run_here(path: Path, batches) -> dict[str, str]:
-    from lstm_edge.runtime import open_runner
+    from lstm_edge.runtime.stream import open_sequence_runner
 
-    runner = open_runner(path)
+    runner = open_sequence_runner(path, in_process=True)
     (_, _, F), (L, _, H) = runner.expected["x"], runner.expected["h0"]
     out = {}
     rng = np.random.default_rng(0)

@@ -37,8 +37,9 @@ def open_runner(path: str | Path, *, threads: int = 1, in_process: bool = False)
         from lstm_edge.runtime.child import ChildRunner
 
         inner = open_runner(path, threads=threads, in_process=True)   # names and shapes only; never run here
+        (b, _, f) = inner.expected["x"]   # the child steps through time itself: any length
         return ChildRunner(path, input_names=inner.input_names, output_names=inner.output_names,
-                           expected=inner.expected)
+                           expected=inner.expected | {"x": (b, None, f)})
     if suffix in (".onnx", ".ort"):
         from lstm_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
 

@@ -67,3 +67,11 @@ class SequenceRunner:
         stream.h, stream.c = feeds["h0"].copy(), feeds["c0"].copy()
         y = stream.step(feeds["x"])
         return {"y": y, "hn": stream.h, "cn": stream.c}
+
+
+def open_sequence_runner(path, **kwargs):
+    """open_runner, but always able to take a whole sequence: a step artefact gets a SequenceRunner."""
+    from lstm_edge.runtime.runner import open_runner
+
+    runner = open_runner(path, **kwargs)
+    return SequenceRunner(runner) if runner.expected["x"][1] is not None else runner

@@ -18,6 +18,8 @@ QUANT_BUDGETS = [  # the shipped spec's budgets (models/sensor.toml)
     {"parent": "onnx-fp32", "child": "onnx-fp16", "atol": 1e-3, "rtol": 1e-3, "metric_increase": 0.005},
     {"parent": "tflite-fp32", "child": "tflite-dynamic-range", "metric_increase": 0.02},
     {"parent": "tflite-fp32", "child": "tflite-fp16", "atol": 1e-3, "rtol": 1e-3, "metric_increase": 0.005},
+    {"parent": "tflite-step-fp32", "child": "tflite-step-dynamic-range", "metric_increase": 0.02},
+    {"parent": "tflite-step-fp32", "child": "tflite-step-fp16", "atol": 1e-3, "rtol": 1e-3, "metric_increase": 0.005},
     {"parent": "tflite-fp32", "child": "tflite-int8", "metric_increase": 0.02},
     {"parent": "tflite-fp32", "child": "tflite-int8-io", "metric_increase": 0.02},
 ]

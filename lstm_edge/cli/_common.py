@@ -75,6 +75,17 @@ def print_report(report) -> None:
         out.print(q)
         for r in report.refusals:
             out.print(f"[yellow]refused[/yellow] {r['reason']}")
+    if report.streaming:
+        hz = [d["horizon"] for d in report.streaming[0].drift]
+        st = Table(title="streaming: one step per call, state carried; max |Δ| of y / h / c against PyTorch at horizon n")
+        for h in ["stage", "precision", "stepped vs chunks / whole"] + [f"n = {n}" for n in hz] + ["verdict"]:
+            st.add_column(h, no_wrap=True)
+        for r in report.streaming:
+            verdict = "pass" if r.passed else (f"FAIL at n = {r.failed_horizon}" if r.failed_horizon else "FAIL")
+            st.add_row(r.stage, r.precision, " / ".join(f"{v:.0e}" for v in r.equivalence.values()),
+                       *[f"{d['y']:.0e} / {d['h']:.0e} / {d['c']:.0e}" for d in r.drift], verdict,
+                       style=None if r.passed else "red")
+        out.print(st)
     f = report.forecast
     out.print(f"forecast (test split, {f['test_windows']} windows): MAE {f['mae_std_units']:.4f} std units, "
               f"seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} → "

@@ -1,0 +1,112 @@
+"""The streaming section of verify: equivalence and drift over one long stream.
+
+For every artefact that returns (h, c) — ONNX fp32 and its recipes, the TFLite step
+artefact — the same long sequence (B = 1) is run three ways: one step per call through a
+Stream, chunks of `chunk` steps, and the whole sequence in one call (for the step artefact:
+the fused TFLite sequence artefact, which is what it replaces). Equivalence: the three agree
+(fp32 budget). Drift: the stepped run against PyTorch at each horizon n — y[t < n] and the
+state after n steps — within the per-horizon budget of the artefact's precision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lstm_edge.spec import Spec
+
+
+@dataclass
+class StreamResult:
+    stage: str
+    precision: str
+    equivalence: dict = field(default_factory=dict)   # "chunks of 7" / "whole sequence" → max abs of y
+    drift: list = field(default_factory=list)         # per horizon: {horizon, y, h, c, budget, passed}
+    error_curve: np.ndarray | None = None             # |y − y_torch| per step (for the plot)
+    equivalence_budget: float = 1e-5
+
+    @property
+    def failed_horizon(self) -> int | None:
+        return next((d["horizon"] for d in self.drift if not d["passed"]), None)
+
+    @property
+    def equivalent(self) -> bool:
+        return all(v <= self.equivalence_budget for v in self.equivalence.values())
+
+    @property
+    def passed(self) -> bool:
+        return self.failed_horizon is None and (self.precision != "fp32" or self.equivalent)
+
+    def to_dict(self) -> dict:
+        return {"stage": self.stage, "precision": self.precision, "equivalence_max_abs": self.equivalence,
+                "equivalence_judged": self.precision == "fp32", "drift": self.drift,
+                "failed_horizon": self.failed_horizon, "passed": self.passed}
+
+
+def stream_input(spec: Spec, meta: dict, norm, features, test_x: np.ndarray) -> np.ndarray:
+    """(1, length, F) normalized: a fresh stretch of the same world (generator, new seed), or for
+    CSV-trained models the test series (the last step of each window) repeated to length."""
+    from lstm_edge.data import generate_sensor_series
+
+    n = spec.streaming.length
+    if meta.get("data_source", "").startswith("sensor-generator"):
+        series = generate_sensor_series(days=n // 24 + 2, seed=spec.data.seed + 1)
+        idx = [series.columns.index(c) for c in features]
+        return np.ascontiguousarray(norm.apply(series.values)[None, :n][:, :, idx])
+    series = test_x[:, -1]                                        # (Nw, F): consecutive test steps
+    return np.ascontiguousarray(np.tile(series, (n // len(series) + 1, 1))[None, :n])
+
+
+def check_stream(stage: str, precision: str, runner, whole, x: np.ndarray, torch_run: dict,
+                 spec: Spec, L: int, H: int) -> StreamResult:
+    """runner: the artefact (stepped); whole: a runner for the whole sequence in one call."""
+    from lstm_edge.runtime.stream import Stream
+
+    st = spec.streaming
+    result = StreamResult(stage, precision, equivalence_budget=st.fp32[0])
+    stream = Stream(runner)
+    marks = set(st.horizons)
+    ys, states = [], {}
+    for t in range(x.shape[1]):                                  # one step per call: the deployment mode
+        ys.append(stream.step(x[:, t]))
+        if t + 1 in marks:
+            states[t + 1] = stream.state
+    y_step = np.stack(ys, axis=1)                                # (1, T, O)
+    zero = np.zeros((L, 1, H), np.float32)
+    if stream.chunk is None:                                     # chunks only make sense for a sequence artefact
+        chunked = Stream(runner)
+        y_chunk = np.concatenate([chunked.step(x[:, t:t + st.chunk]) for t in range(0, x.shape[1], st.chunk)], axis=1)
+        result.equivalence[f"chunks of {st.chunk}"] = float(np.abs(y_chunk - y_step).max())
+    if whole is not None:
+        y_whole = whole.run({"x": x, "h0": zero, "c0": zero})["y"]
+        result.equivalence["whole sequence"] = float(np.abs(y_whole - y_step).max())
+    err = np.abs(y_step.astype(np.float64) - torch_run["y"])[0].max(axis=1)   # (T,)
+    result.error_curve = err
+    for n, tol in zip(st.horizons, st.budget(precision)):
+        h_ref, c_ref = torch_run["states"][n]
+        h, c = states[n]
+
+        def excess(a, b):
+            return float((np.abs(a - b) - (tol + tol * np.abs(b))).max())
+
+        d = {"horizon": n, "budget": tol, "y": float(err[:n].max()),
+             "h": float(np.abs(h - h_ref).max()), "c": float(np.abs(c - c_ref).max())}
+        d["passed"] = max(excess(y_step[:, :n], torch_run["y"][:, :n]), excess(h, h_ref), excess(c, c_ref)) <= 0
+        result.drift.append(d)
+    return result
+
+
+def torch_stream(model, x: np.ndarray, horizons) -> dict:
+    """PyTorch on the whole sequence, plus its state after each horizon (one call per segment)."""
+    from lstm_edge.model import TorchRunner
+
+    runner = TorchRunner(model)
+    L, H = model.lstm.num_layers, model.lstm.hidden_size
+    h, c = np.zeros((L, 1, H), np.float32), np.zeros((L, 1, H), np.float32)
+    ys, states, start = [], {}, 0
+    for n in sorted(horizons):
+        out = runner.run({"x": np.ascontiguousarray(x[:, start:n]), "h0": h, "c0": c})
+        ys.append(out["y"])
+        h, c, start = out["hn"], out["cn"], n
+        states[n] = (h, c)
+    return {"y": np.concatenate(ys, axis=1).astype(np.float64), "states": states}
