@@ -22,6 +22,7 @@ def run_blocked(code: str) -> subprocess.CompletedProcess:
 def test_runtime_imports_without_heavy_libraries():
     r = run_blocked("""
         import lstm_edge.runtime, lstm_edge.runtime.onnxruntime_runner, lstm_edge.runtime.litert_runner
+        import lstm_edge.runtime.stream, lstm_edge.runtime.probe, lstm_edge.runtime.child
         print("ok")
     """)
     assert r.returncode == 0, r.stderr
@@ -38,9 +39,13 @@ def test_runners_run_artefacts_without_heavy_libraries(tiny_run):
             feeds = {{"x": np.zeros((2, 3, 4), np.float32), "h0": np.zeros((2, 2, 8), np.float32),
                      "c0": np.zeros((2, 2, 8), np.float32)}}
             print(name, runner.run(feeds)["y"].shape)
+        from lstm_edge.runtime import Stream
+        s = Stream(open_runner({str(out)!r} + "/tflite-step-fp32.tflite"))
+        print("stream", s.step(np.zeros((1, 5, 4), np.float32)).shape)
     """)
     assert r.returncode == 0, r.stderr
     assert "onnx-fp32.onnx (2, 3, 2)" in r.stdout and "tflite-fp32.tflite (2, 3, 2)" in r.stdout
+    assert "stream (1, 5, 2)" in r.stdout
 
 
 def test_the_blocker_blocks():
