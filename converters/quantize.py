@@ -152,11 +152,12 @@ def graph_failures(path: Path, layers: int) -> list[str]:
         fused = sum(o in ("LSTM", "DynamicQuantizeLSTM") for o in ops)
         loops = sorted({o for o in ops if o in ("Loop", "Scan")})
     else:
-        from lstm_edge.converters.to_tflite import FUSED_OP, tflite_ops
+        from lstm_edge.converters.to_tflite import FUSED_OP, tflite_ops, variable_tensors
 
         ops = tflite_ops(path)
         fused = ops.count(FUSED_OP)
         loops = sorted({o for o in ops if o == "WHILE" or o.startswith("Flex") or o == "CUSTOM"})
+        loops += [f"variable tensor {n}" for n in variable_tensors(path)]
     problems = [f"{fused} fused LSTM op(s), expected {layers}"] if fused != layers else []
     return problems + ([f"loop or non-builtin ops {loops}"] if loops else [])
 

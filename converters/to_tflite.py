@@ -163,6 +163,20 @@ def unclip_cell_state(blob: bytes) -> tuple[bytes, list[str]]:
     return (bytes(fbu.convert_object_to_bytearray(model_obj)) if fixups else blob), fixups
 
 
+def variable_tensors(path: Path) -> list[str]:
+    """Variable tensors no op writes: LiteRT keeps them between invoke() calls, so one call's
+    state would leak into the next. (The fused LSTM's state inputs are flagged variable too,
+    but our graphs write them from h0/c0 with a GATHER on every call: those are fine.)"""
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    leaks = []
+    for g in fbu.read_model(str(path)).subgraphs:
+        written = {int(i) for op in g.operators for i in (op.outputs if op.outputs is not None else [])}
+        leaks += [t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+                  for k, t in enumerate(g.tensors) if t.isVariable and k not in written]
+    return leaks
+
+
 def tflite_ops(path: Path) -> list[str]:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -178,6 +192,7 @@ def check_tflite(path: Path, model, dims: dict, budget: Tolerance) -> list[str]:
     ops = tflite_ops(path)
     failures = [f"op {k}: cell_clip {o.cellClip} / proj_clip {o.projClip}: the state would be clipped, PyTorch's is not"
                 for k, o in lstm_options(fbu.read_model(str(path))) if o.cellClip or o.projClip]
+    failures += [f"variable tensor {n}: LiteRT would carry it from one call into the next" for n in variable_tensors(path)]
     if ops.count(FUSED_OP) != dims["num_layers"]:
         failures.append(f"{ops.count(FUSED_OP)} {FUSED_OP} op(s), expected {dims['num_layers']} (one per layer)")
     if "WHILE" in ops:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
-from lstm_edge.converters.to_tflite import _quiet_stderr, import_tensorflow, tflite_ops
+from lstm_edge.converters.to_tflite import _quiet_stderr, import_tensorflow, tflite_ops, variable_tensors
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError
 from lstm_edge.gates import torch_to_keras
@@ -70,6 +70,7 @@ def to_tflite_step(model, tensors: dict, dims: dict, out_path: Path, budget: Tol
     ops = tflite_ops(out_path)
     failures = [f"graph contains {o}: a step graph must be loop-free builtins"
                 for o in sorted(set(ops)) if o in ("WHILE", "CUSTOM") or o.startswith("Flex")]
+    failures += [f"variable tensor {n}: LiteRT would carry it between calls" for n in variable_tensors(out_path)]
     if not failures:
         from lstm_edge.runtime.litert_runner import LiteRTRunner
 

@@ -129,3 +129,27 @@ def test_a_converter_that_breaks_parity_fails_loudly(tmp_path, monkeypatch):
         mod.to_tflite(model, tensors, dims, path, FP32)
     assert "output 'y' differs from PyTorch" in str(e.value)
     assert not path.exists()
+
+
+def test_tflite_artefacts_have_no_variable_tensors(tiny_run):
+    """LiteRT keeps variable tensors between invoke() calls; ours take the state as inputs instead."""
+    from lstm_edge.converters.to_tflite import variable_tensors
+
+    out, _ = tiny_run
+    for path in sorted(out.glob("*.tflite")):
+        assert variable_tensors(path) == [], path.name
+
+
+def test_a_stateful_lstm_is_caught_as_leaking(tmp_path):
+    """Without initial_state inputs the converter gives the fused LSTM persistent variable state
+    tensors that no op writes: exactly what would leak between calls. The check must see them."""
+    from lstm_edge.converters.to_tflite import import_tensorflow, variable_tensors
+
+    tf, keras = import_tensorflow()
+    x = keras.Input((None, 3), batch_size=1)
+    model = keras.Model(x, keras.layers.LSTM(4, return_sequences=True)(x))
+    c = tf.lite.TFLiteConverter.from_keras_model(model)
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    path = tmp_path / "stateful.tflite"
+    path.write_bytes(c.convert())
+    assert len(variable_tensors(path)) == 2      # h and c of the one layer
