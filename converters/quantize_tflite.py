@@ -69,7 +69,7 @@ def weight_bytes(path: Path) -> dict[str, int]:
 
 def _build_step(recipe_name: str, tensors: dict, dims: dict, out: Path) -> dict:
     """The cell-step graph (converters/to_tflite_step.py) with weight quantization."""
-    from lstm_edge.converters.to_tflite import _quiet_stderr, import_tensorflow
+    from lstm_edge.converters.to_tflite import quiet_stderr, import_tensorflow
     from lstm_edge.converters.to_tflite_step import step_function
 
     tf, _ = import_tensorflow()
@@ -80,6 +80,6 @@ def _build_step(recipe_name: str, tensors: dict, dims: dict, out: Path) -> dict:
     c.optimizations = [tf.lite.Optimize.DEFAULT]
     if recipe_name == "tflite-step-fp16":
         c.target_spec.supported_types = [tf.float16]
-    with _quiet_stderr():
+    with quiet_stderr():
         write_bytes_atomic(out, c.convert())
     return {"runtimes": ["litert"], "streaming": True, "chunk": 1, "weight_bytes_by_dtype": weight_bytes(out)}

@@ -38,14 +38,14 @@ def import_tensorflow():
                                hint="set TF_USE_LEGACY_KERAS=1 in the environment, or import lstm-edge first")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _quiet_stderr():   # TF's C++ start-up chatter (oneDNN, CUDA probe) bypasses every log setting
+    with quiet_stderr():   # TF's C++ start-up chatter (oneDNN, CUDA probe) bypasses every log setting
         import tensorflow as tf
         import tf_keras as keras
     tf.get_logger().setLevel("ERROR")
     return tf, keras
 
 
-class _quiet_stderr:
+class quiet_stderr:
     """Send fd 2 to a temporary file for the block; replay it if the block raises."""
 
     def __enter__(self):
@@ -117,7 +117,7 @@ def convert_keras(tensors: dict, dims: dict, where: str, *, outputs=OUTPUTS, set
     if setup is not None:
         setup(converter, tf)
     try:
-        with _quiet_stderr():   # the MLIR quantizer prints diagnostics straight to fd 2
+        with quiet_stderr():   # the MLIR quantizer prints diagnostics straight to fd 2
             blob = converter.convert()
     except Exception as e:  # the converter raises ConverterError and friends
         raise ConversionError(where, [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])

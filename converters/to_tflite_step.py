@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
-from lstm_edge.converters.to_tflite import _quiet_stderr, import_tensorflow, tflite_ops, variable_tensors
+from lstm_edge.converters.to_tflite import quiet_stderr, import_tensorflow, tflite_ops, variable_tensors
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError
 from lstm_edge.gates import torch_to_keras
@@ -27,7 +25,7 @@ OUTPUTS = ("y", "hn", "cn")
 
 def step_function(tensors: dict, dims: dict):
     tf, _ = import_tensorflow()
-    F, H, L, O = dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"]
+    F, H, L = dims["input_size"], dims["hidden_size"], dims["num_layers"]
     layers = [[tf.constant(w, tf.float32) for w in torch_to_keras(
         tensors[f"lstm.weight_ih_l{k}"], tensors[f"lstm.weight_hh_l{k}"],
         tensors[f"lstm.bias_ih_l{k}"], tensors[f"lstm.bias_hh_l{k}"])] for k in range(L)]
@@ -62,7 +60,7 @@ def to_tflite_step(model, tensors: dict, dims: dict, out_path: Path, budget: Tol
     converter = tf.lite.TFLiteConverter.from_concrete_functions([holder.step.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             blob = converter.convert()
     except Exception as e:  # the converter raises ConverterError and friends
         raise ConversionError(str(out_path), [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
