@@ -46,7 +46,7 @@ def export(directory: Path, formats: list[str], *, recipes: list[str] = (), prog
                                       spec.budget("pytorch", "tflite-step-fp32")))
     refused = []
     if recipes:
-        from lstm_edge.converters.quantize import quantize
+        from lstm_edge.quantize import quantize
         from lstm_edge.converters.recipes import recipe
 
         for name in recipes:

@@ -37,12 +37,7 @@ def forecast_plot(directory: Path, truth: np.ndarray, forecasts: dict[str, np.nd
         bottom.set_xlabel("test hour")
         bottom.set_ylabel(f"− {base_name}")
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    write_bytes_atomic(Path(directory) / PLOT, buf.getvalue())
-    return PLOT
+    return _save(fig, directory, PLOT)
 
 
 DRIFT_PLOT = "drift.png"
@@ -67,9 +62,16 @@ def drift_plot(directory: Path, streams) -> str:
     ax.set_ylabel("max |y − y_PyTorch|")
     ax.set_title("streaming drift against PyTorch")
     ax.legend(fontsize=7)
+    return _save(fig, directory, DRIFT_PLOT)
+
+
+def _save(fig, directory: Path, name: str) -> str:
+    """PNG bytes written atomically into the output directory; returns the file name."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    write_bytes_atomic(Path(directory) / DRIFT_PLOT, buf.getvalue())
-    return DRIFT_PLOT
+    write_bytes_atomic(Path(directory) / name, buf.getvalue())
+    return name
