@@ -16,6 +16,12 @@ def test_generator_is_deterministic_and_seeded():
     assert np.isfinite(a.values).all()
 
 
+@pytest.mark.parametrize("days", [1, 3, 7, 8])
+def test_generator_works_for_short_series(days):
+    s = generate_sensor_series(days=days, seed=9)
+    assert s.values.shape == (days * 24, 4) and np.isfinite(s.values).all()
+
+
 def test_generator_has_seasons_and_labelled_anomalies():
     s = generate_sensor_series(days=60, seed=0)
     load = s.values[:, 2].astype(np.float64)

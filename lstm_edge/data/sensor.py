@@ -31,9 +31,13 @@ def ar1(rng, n: int, phi: float, sigma: float) -> np.ndarray:
 
 
 def regimes(rng, n: int, count: int, scale: float) -> np.ndarray:
-    """A piecewise-constant level: `count` random change points, each a new persistent offset."""
+    """A piecewise-constant level: `count` random change points, each a new persistent offset
+    (after the first week, or the first quarter of a shorter series)."""
     level = np.zeros(n)
-    for start in np.sort(rng.integers(DAY * 7, n, count)):
+    first = min(DAY * 7, n // 4)
+    if n - first < 1:
+        return level
+    for start in np.sort(rng.integers(first, n, count)):
         level[start:] += rng.normal(0.0, scale)
     return level
 
