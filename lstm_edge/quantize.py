@@ -93,7 +93,7 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
             facts["batch_resizable"] = all(v == "ok" for v in probed.values())
             facts["isolate"] = any(v.startswith("crashed") for v in probed.values())
             # the runner reads both from the sidecar; candidates are only ever run in a child
-            write_json_atomic(sidecar_path(candidate), {k: facts[k] for k in ("batch_resizable", "isolate")} | {"isolate": True})
+            write_json_atomic(sidecar_path(candidate), {"batch_resizable": facts["batch_resizable"], "isolate": True})
             try:
                 mae, y = val_mae(open_runner(candidate))
             except InvalidInputError as e:   # crashed or failed in its child process
@@ -111,8 +111,9 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
                                                       if a["result"] == "ok" else a["result"]) for a in attempts)
             verdict = ("no attempt runs" if best is None else
                        f"validation MAE {mae:.4f} std units is {increase:+.1%} against {r.parent}'s {parent_mae:.4f}")
+            allowed = "none set" if budget.metric_increase is None else f"{budget.metric_increase:+.1%}"
             raise QuantizationRefused(
-                f"{r.name}: {verdict}; budget {budget.metric_increase:+.1%}. Tried: {tried}",
+                f"{r.name}: {verdict}; budget {allowed}. Tried: {tried}",
                 record={"recipe": r.name, "parent": r.parent, "parent_val_mae_std_units": parent_mae,
                         "best_val_mae_std_units": mae, "val_mae_increase": increase,
                         "budget_metric_increase": budget.metric_increase, "attempts": attempts},
