@@ -33,8 +33,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("onnx-int8-static", "onnx", "onnx-fp32", "int8",
            "calibrated QDQ (onnxruntime quantize_static) on training windows; the LSTM op itself "
            "stays float: its weights are stored int8 and dequantized",
-           ({"op_types": None, "per_channel": True},              # everything QDQ: activations too
-            {"op_types": ["LSTM", "MatMul"], "per_channel": True},
+           # Not offered: QDQ on every op (op_types None) also quantizes the graph inputs, clipping
+           # them to the calibrated range — measured on a tiny model's 10 000-step stream of fresh
+           # data: |Δy| 0.63 at n = 100 and 10 at n = 10 000, while validation MAE looked fine.
+           ({"op_types": ["LSTM", "MatMul"], "per_channel": True},
             {"op_types": ["LSTM", "MatMul"], "per_channel": True, "calibrate": "Percentile"})),
     Recipe("onnx-fp16", "onnx", "onnx-fp32", "fp16-weights",
            "float16 weights with float32 I/O that onnxruntime CPU runs",
