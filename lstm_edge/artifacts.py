@@ -30,6 +30,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
+            os.fchmod(fd, umask_mode(0o666))   # mkstemp makes 0600; a published file gets the usual umask mode
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -89,7 +90,9 @@ def staging_dir(out: Path) -> Path:
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+        staging.chmod(umask_mode(0o777))   # mkdtemp makes 0700; the published directory gets the umask mode
+        return staging
     except OSError as e:
         raise EnvironmentFault(f"cannot create a staging directory beside {out}: {e.strerror or e}",
                                hint="check that the output's parent directory exists and is writable")
@@ -116,6 +119,13 @@ def publish_dir(staging: Path, out: Path) -> None:
     os.rename(staging, out)
     if old is not None:
         shutil.rmtree(old)
+
+
+def umask_mode(base: int) -> int:
+    """`base` with the process umask applied, as open() and mkdir() would."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -1,5 +1,5 @@
-"""`lstm-edge pipeline`: train → export all → quantize (every recipe) → verify → report,
-published atomically.
+"""`lstm-edge pipeline`: train → export all → quantize (every recipe) → verify → report →
+device bundle (OUT/bundle: every stage that passed), published atomically.
 
 Everything is built in a staging directory beside OUT and swapped into place at the end,
 so an interrupted run leaves the previous OUT as it was.
@@ -18,6 +18,8 @@ from lstm_edge.spec import Spec
 from lstm_edge.train import train
 from lstm_edge.verify import verify
 
+BUNDLE = "bundle"
+
 
 def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, bar: bool = True) -> Report:
     say = progress or (lambda msg: None)
@@ -28,6 +30,10 @@ def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, 
         train(spec, series, staging, progress=bar)
         export(staging, list(FORMATS), recipes=list(RECIPES), progress=say)
         report = verify(staging, progress=say)
+        from lstm_edge.bundle import bundle
+
+        say("bundling every stage that passed for the device (OUT/bundle)")
+        bundle(staging, staging / BUNDLE, progress=say)
         publish_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

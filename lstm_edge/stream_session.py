@@ -1,14 +1,11 @@
 """`lstm-edge stream DIR --input FILE`: a live session over one artefact, one row per step.
 
-Reads the input row by row (CSV) — nothing accumulates, so memory stays flat however long
-the input — normalizes with the model's statistics, steps a Stream, and yields per step the
-forecast for the next step (raw units) and, for each target, an anomaly flag: the observed
-value is further than `threshold` × σ from the forecast made one step earlier, σ being the
-artefact's own forecast-error spread on the validation windows.
+The rows are read and stepped by lstm_edge.runtime.rows (shared with the device harness's
+`run`); this module finds the artefact in an output directory, checks its hash, and
+measures σ, the artefact's own forecast-error spread on the validation windows.
 """
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError, UsageError
+from lstm_edge.runtime.rows import forecast_steps, rows_from_file
 
 
 @dataclass
@@ -24,36 +22,6 @@ class StepResult:
     t: int
     forecast: dict[str, float]          # target → forecast of the next step, raw units
     anomalies: dict[str, tuple[float, float]]   # target → (observed, forecast made for it)
-
-
-def rows_from_file(path: Path, features: list[str]) -> Iterator[np.ndarray]:
-    """(F,) raw-unit rows, in feature order, one at a time. CSV (header naming the features) or npz ("x": (T, F))."""
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"{path}: no such file")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z.files or z["x"].ndim != 2 or z["x"].shape[1] != len(features):
-                raise InvalidInputError(f"{path}: expected an array 'x' of shape (T, {len(features)}) "
-                                        f"with columns {features}")
-            yield from z["x"].astype(np.float32)
-        return
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in features if c not in header]
-        if missing:
-            raise InvalidInputError(f"{path}: no column(s) {missing} (header: {', '.join(header)})",
-                                    hint=f"the model reads {features}")
-        idx = [header.index(c) for c in features]
-        for line, row in enumerate(reader, start=2):
-            try:
-                values = np.array([float(row[i]) for i in idx], np.float32)
-            except (ValueError, IndexError):
-                raise InvalidInputError(f"{path}: line {line}: expected numbers in columns {features}")
-            if not np.isfinite(values).all():
-                raise InvalidInputError(f"{path}: line {line}: a value is not finite")
-            yield values
 
 
 def residual_sigma(runner, directory: Path, meta: dict) -> np.ndarray:
@@ -88,17 +56,8 @@ def stream_session(directory: Path, source: Path, *, artifact: str = "onnx-fp32.
     norm = Normalization.from_dict(meta["normalization"])
     features, targets = meta["features"], meta["targets"]
     fi = [norm.columns.index(c) for c in features]
-    target_pos = [features.index(c) for c in targets]
-    previous = None
-    for t, row in enumerate(rows_from_file(source, features)):
-        z = ((row - norm.mean[fi]) / norm.std[fi]).astype(np.float32)
-        y = stream.step(z[None])[0]                                     # (O,) normalized forecast of t + 1
-        forecast = norm.invert(y.astype(np.float64), targets)
-        anomalies = {}
-        if previous is not None:
-            for k, name in enumerate(targets):
-                observed = float(row[target_pos[k]])
-                if abs(observed - previous[k]) > threshold * sigma[k]:
-                    anomalies[name] = (observed, float(previous[k]))
-        previous = forecast
-        yield StepResult(t, {n: float(v) for n, v in zip(targets, forecast)}, anomalies)
+    steps = forecast_steps(stream, rows_from_file(source, features), mean=norm.mean[fi], std=norm.std[fi],
+                           target_pos=[features.index(c) for c in targets], sigma=sigma, threshold=threshold)
+    for t, forecast, anomalies in steps:
+        yield StepResult(t, {n: float(v) for n, v in zip(targets, forecast)},
+                         {targets[k]: v for k, v in anomalies.items()})

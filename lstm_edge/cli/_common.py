@@ -97,8 +97,10 @@ def print_report(report) -> None:
     out.print(f"verdict: {'[green]PASS[/green]' if report.passed else '[red]FAIL[/red]'}")
 
 
-def finish(report, directory) -> None:
+def finish(report, directory, *, extra: tuple[str, ...] = ()) -> None:
     print_report(report)
     console().print(f"wrote {directory}/report.json and {directory}/report.md")
+    for line in extra:
+        console().print(line, markup=False)
     if not report.passed:
         raise typer.Exit(1)

@@ -14,8 +14,10 @@ def command(
     model: Path = typer.Option(Path("models/sensor.toml"), "--model", help="Model spec (TOML)."),
     out: Path = typer.Option(Path("artifacts"), "--out", help="Output directory (replaced atomically)."),
 ):
-    """Train, export to ONNX and TFLite, verify every stage, write the report."""
-    from lstm_edge.pipeline import pipeline
+    """Train, export to ONNX and TFLite, quantize, verify every stage, write the report and the device bundle."""
+    from lstm_edge.pipeline import BUNDLE, pipeline
     from lstm_edge.spec import load_spec
 
-    finish(pipeline(load_spec(model), out, progress=say), out)
+    report = pipeline(load_spec(model), out, progress=say)
+    finish(report, out, extra=(f"wrote the device bundle {out / BUNDLE}; on the device: "
+                               f"python -m lstm_edge.runtime verify {BUNDLE}",))

@@ -1,0 +1,257 @@
+"""`lstm-edge bundle DIR --out BUNDLE`: everything a device needs to prove it runs the model CI passed.
+
+DIR is a verified output directory (report.json present). The bundle gets:
+- the chosen artefacts (default: every stage that passed verify) with their sidecars;
+- an ORT-format twin of every ONNX artefact and the required-operators config of a
+  minimal onnxruntime build;
+- golden.npz (lstm_edge.golden) and manifest.json (below), a short README.md.
+
+Checked where it is made: a TFLite artefact with a Flex or custom op fails the bundle
+(exit 1, op named); then the device harness's own verify runs on the staged bundle, on this
+host, and any miss fails it (exit 1) — so every bundle published has passed the check the
+device will run. Built in a staging directory, published by an atomic rename.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from lstm_edge.artifacts import publish_dir, read_json, read_sidecar, sha256_file, staging_dir, write_json_atomic, write_sidecar
+from lstm_edge.errors import ParityError, UsageError
+from lstm_edge.runtime.bundle_files import GOLDEN, MANIFEST, SCHEMA, manifest_digest
+
+DEVICE_FORMATS = {"onnx": "onnxruntime", "ort": "onnxruntime", "tflite": "litert"}
+
+
+class NotDeployable(ParityError):
+    """An artefact the device runtime cannot run as built (a Flex op): exit 1."""
+
+    kind = "not deployable"
+
+
+def bundle(directory: Path, out: Path, *, artifacts: list[str] | None = None, archive: bool = False,
+           progress=None) -> dict:
+    """Write the bundle; → its manifest. Nothing is published unless the bundle verifies."""
+    from lstm_edge.checkpoint import load_checkpoint, load_test_set
+    from lstm_edge.data.windows import Normalization
+    from lstm_edge.golden import golden_cases
+    from lstm_edge.spec import spec_from_dict
+
+    directory, out = Path(directory), Path(out)
+    say = progress or (lambda msg: None)
+    if not (directory / "report.json").exists():
+        raise UsageError(f"{directory}: no report.json", hint=f"run lstm-edge verify {directory} first")
+    report = read_json(directory / "report.json")
+    tensors, meta = load_checkpoint(directory)                       # hashes checked
+    spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
+    norm = Normalization.from_dict(meta["normalization"])
+    chosen = choose_stages(report, artifacts)
+    cases = golden_cases(spec, meta["dims"], load_test_set(directory, meta), norm, meta["targets"])
+    staging = staging_dir(out)
+    try:
+        entries = stage_artifacts(directory, staging, chosen, spec, say)
+        say("golden vectors: PyTorch and every bundled stage on the golden cases")
+        write_golden_file(directory, staging, entries, cases, tensors, meta)
+        for e in entries:
+            if "cn" in e["outputs"]:                                 # σ for `run`'s anomaly flags
+                e["residual_sigma"] = _residual_sigma(staging / e["file"], directory, meta)
+        (staging / "README.md").write_text(device_readme(meta, entries))
+        manifest = write_manifest(staging, meta, spec, entries, cases, report)
+        say("checking the bundle as the device will: hashes, then golden vectors against the budgets")
+        manifest = self_check(staging, manifest)
+        publish_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if archive:
+        write_archive(out)
+    return manifest
+
+
+def choose_stages(report: dict, names: list[str] | None) -> list[dict]:
+    stages = [s for s in report["stages"] if s.get("artifact") and s["format"] in DEVICE_FORMATS]
+    if not names:
+        chosen = [s for s in stages if s["passed"]]
+        if not chosen:
+            raise ParityError("no artefact passed verify, so there is nothing to bundle",
+                              hint="see report.md for the failures")
+        return chosen
+    chosen = []
+    for n in names:
+        match = [s for s in stages if n in (s["name"], s["artifact"])]
+        if not match:
+            raise UsageError(f"no artefact '{n}' in the report", hint=f"choose from {[s['artifact'] for s in stages]}")
+        if not match[0]["passed"]:
+            raise ParityError(f"{match[0]['artifact']} failed verify; a failed stage is never bundled",
+                              hint="see report.md for its figures")
+        chosen.append(match[0])
+    return chosen
+
+
+def stage_artifacts(directory: Path, staging: Path, chosen: list[dict], spec, say) -> list[dict]:
+    """Copy each artefact (hash-checked) and its sidecar; add op tables and ORT twins. → manifest entries."""
+    from lstm_edge.converters.to_ort import CONFIG, required_operators, to_ort
+
+    entries, ort_files = [], []
+    for s in chosen:
+        src = directory / s["artifact"]
+        info = read_sidecar(src)
+        shutil.copyfile(src, staging / src.name)
+        write_sidecar(staging / src.name, {k: v for k, v in info.items() if k not in ("sha256", "size_bytes", "artifact")})
+        entry = artifact_entry(src.name, s["name"], info, spec.budget(s["parent"], s["name"]))
+        if info["format"] == "tflite":
+            from lstm_edge.converters.tflite_ops import op_table
+
+            entry["ops"] = op_table(staging / src.name)
+            if entry["ops"]["flex_ops"] or entry["ops"]["custom_ops"]:
+                raise NotDeployable(f"{src}: needs op(s) {entry['ops']['custom_ops']} outside the builtin set "
+                                    f"(Flex: {entry['ops']['flex_ops']}); the device's LiteRT cannot run it",
+                                    hint="re-export with builtin ops only (TFLITE_BUILTINS)")
+        entries.append(entry)
+        if info["format"] == "onnx":
+            say(f"{src.name}: ORT format for onnxruntime mobile")
+            ort_path = to_ort(staging / src.name, staging / f"{src.stem}.ort")
+            ort_info = {k: v for k, v in info.items() if k not in ("sha256", "size_bytes", "artifact", "attempts")}
+            ort_info |= {"format": "ort", "source": s["name"], "optimization": "ORT_ENABLE_ALL, fixed, NCHWc excluded"}
+            write_sidecar(ort_path, ort_info)
+            entries.append(artifact_entry(ort_path.name, f"{src.stem}-ort", ort_info,
+                                          spec.budget(s["parent"], s["name"]), source=s["name"]))
+            ort_files.append(ort_path)
+    if ort_files:
+        ops = required_operators(ort_files, staging / CONFIG)
+        for e in entries:
+            if e["format"] == "ort":
+                e["required_operators"] = CONFIG
+        say(f"{CONFIG}: {len(ops)} op line(s) for a minimal onnxruntime build")
+    return entries
+
+
+def artifact_entry(file: str, stage: str, info: dict, budget, *, source: str | None = None) -> dict:
+    return {"file": file, "stage": stage, "parent": info["parent"], "source": source, "format": info["format"],
+            "runtime": DEVICE_FORMATS[info["format"]], "precision": info["precision"], "recipe": info.get("recipe"),
+            "opset": info.get("opset"), "outputs": list(info["outputs"]),
+            "missing_outputs": info.get("missing_outputs", {}), "layout": info.get("layout"),
+            "streaming": "cn" in info["outputs"], "chunk": info.get("chunk"),
+            "budget": {k: v for k, v in (("atol", budget.atol), ("rtol", budget.rtol),
+                                         ("metric_increase", budget.metric_increase)) if v is not None}}
+
+
+def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases: dict, tensors, meta) -> None:
+    from lstm_edge.golden import host_outputs, write_golden
+    from lstm_edge.model import TorchRunner, load_model
+    from lstm_edge.runtime.stream import open_sequence_runner
+
+    outputs = {"pytorch": host_outputs(TorchRunner(load_model(tensors, meta["dims"])), cases)}
+    for e in entries:
+        outputs[e["stage"]] = host_outputs(open_sequence_runner(staging / e["file"]), cases)
+    for e in entries:   # a parent left out of the bundle still judges its children
+        if e["parent"] not in outputs:
+            parent = next(p for p in directory.glob(f"{e['parent']}.*") if p.suffix in (".onnx", ".tflite"))
+            read_sidecar(parent)
+            outputs[e["parent"]] = host_outputs(open_sequence_runner(parent), cases)
+    write_golden(staging / GOLDEN, meta["weights_sha256"], cases, outputs)
+
+
+def write_manifest(staging: Path, meta: dict, spec, entries: list[dict], cases: dict, report: dict) -> dict:
+    from lstm_edge.golden import describe
+    from lstm_edge.report import versions
+
+    dims = meta["dims"]
+    files = {p.name: {"sha256": sha256_file(p), "size_bytes": p.stat().st_size}
+             for p in sorted(staging.iterdir()) if p.is_file() and p.name != MANIFEST}
+    manifest = {
+        "schema": SCHEMA,
+        "model": {"name": meta["model"], "description": spec.description, "weights_sha256": meta["weights_sha256"],
+                  **{k: dims[k] for k in ("input_size", "hidden_size", "num_layers", "output_size")},
+                  "features": meta["features"], "targets": meta["targets"], "normalization": meta["normalization"],
+                  "window": spec.data.window, "horizon": spec.data.horizon,
+                  "io": {"inputs": {"x": ["B", "T", dims["input_size"]], "h0": [dims["num_layers"], "B", dims["hidden_size"]],
+                                    "c0": [dims["num_layers"], "B", dims["hidden_size"]]},
+                         "outputs": {"y": ["B", "T", dims["output_size"]], "hn": [dims["num_layers"], "B", dims["hidden_size"]],
+                                     "cn": [dims["num_layers"], "B", dims["hidden_size"]]},
+                         "dtype": "float32"}},
+        "spec": meta["spec"],
+        "metric": {"name": "mae_std_units", "case": "windows", "lower_is_better": True,
+                   "test_set": meta["test_metrics"]["mae_std_units"]},
+        "golden": {"file": GOLDEN, "cases": describe(cases)},
+        "artifacts": entries,
+        "host_report": {"passed": report["passed"], "created": report.get("created")},
+        "versions": versions(),
+        "files": files,
+    }
+    manifest["content_sha256"] = manifest_digest(manifest)
+    write_json_atomic(staging / MANIFEST, manifest)
+    return manifest
+
+
+def self_check(staging: Path, manifest: dict) -> dict:
+    """Run the device verify on the staged bundle, here; record the host's figures in the manifest."""
+    from lstm_edge.runtime.bundle_files import open_bundle
+    from lstm_edge.runtime.device_verify import verify_bundle
+
+    checks = verify_bundle(open_bundle(staging))
+    failed = [c for c in checks if c.status != "pass"]
+    if failed:
+        lines = "; ".join(f"{c.file}: {', '.join(c.failures) or c.reason}" for c in failed)
+        raise ParityError(f"the bundle does not pass its own device check on this host: {lines}")
+    manifest = dict(manifest, host_check=[c.to_dict() for c in checks])
+    manifest["content_sha256"] = manifest_digest(manifest)
+    write_json_atomic(staging / MANIFEST, manifest)
+    return manifest
+
+
+def _residual_sigma(path: Path, directory: Path, meta: dict) -> list[float]:
+    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.stream_session import residual_sigma
+
+    return [float(v) for v in residual_sigma(open_sequence_runner(path), directory, meta)]
+
+
+def write_archive(out: Path) -> Path:
+    """BUNDLE.tar.gz beside BUNDLE: one top directory, regular files only, written atomically."""
+    import os
+    import tarfile
+    import tempfile
+
+    target = out.with_name(out.name + ".tar.gz")
+    from lstm_edge.artifacts import umask_mode
+
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, umask_mode(0o666))
+        with os.fdopen(fd, "wb") as f, tarfile.open(fileobj=f, mode="w:gz") as tar:
+            for p in sorted(out.iterdir()):
+                tar.add(p, arcname=f"{out.name}/{p.name}", recursive=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def device_readme(meta: dict, entries: list[dict]) -> str:
+    files = "\n".join(f"| {e['file']} | {e['runtime']} | {e['precision']} | {'yes' if e['streaming'] else 'no'} |"
+                      for e in entries)
+    return f"""# lstm-edge bundle: {meta['model']}
+
+Model weights sha256 `{meta['weights_sha256']}`. Every file's sha256 is in `manifest.json`.
+
+## On the device (Python 3.10+, numpy, and onnxruntime and/or ai-edge-litert)
+
+    pip install lstm-edge                                # the base install: no torch, no tensorflow
+    python -m lstm_edge.runtime verify THIS_DIRECTORY    # hashes, golden vectors, budgets → exit 0/1
+    python -m lstm_edge.runtime bench THIS_DIRECTORY --out $(hostname).json
+    python -m lstm_edge.runtime run THIS_DIRECTORY --input readings.csv --output forecasts.csv
+    python -m lstm_edge.runtime compare host.json $(hostname).json
+
+`verify` runs every artefact the installed runtime can run on the golden inputs and judges it
+against its parent stage with the budgets CI used. `run` takes an `.npz` with `x` (B, T, F)
+(optionally `h0`, `c0`) or a CSV with the columns {', '.join(meta['features'])} in raw units.
+
+| artefact | runtime | precision | streaming (returns cn) |
+|---|---|---|---|
+{files}
+
+`required_operators.config` lists the ops of the `.ort` files, for a minimal onnxruntime build
+(`./build.sh --minimal_build --include_ops_by_config required_operators.config`).
+"""

@@ -1,0 +1,70 @@
+"""Live input, one row at a time: shared by `lstm-edge stream` (host) and
+`python -m lstm_edge.runtime run` (device).
+
+Rows are read lazily (CSV or npz), so memory stays flat however long the input; each row is
+normalized with the model's statistics, stepped through a Stream, and turned into the
+forecast of the next step (raw units) and, per target, an anomaly flag: the observed value
+lies further than `threshold` × σ from the forecast made for it one step earlier, σ being
+the artefact's forecast-error spread on the validation windows.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from lstm_edge.errors import InvalidInputError
+
+
+def rows_from_file(path: Path, features: list[str]) -> Iterator[np.ndarray]:
+    """(F,) raw-unit rows, in feature order, one at a time. CSV (header naming the features) or npz ("x": (T, F))."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"{path}: no such file")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            if "x" not in z.files or z["x"].ndim != 2 or z["x"].shape[1] != len(features):
+                raise InvalidInputError(f"{path}: expected an array 'x' of shape (T, {len(features)}) "
+                                        f"with columns {features}")
+            yield from z["x"].astype(np.float32)
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in features if c not in header]
+        if missing:
+            raise InvalidInputError(f"{path}: no column(s) {missing} (header: {', '.join(header)})",
+                                    hint=f"the model reads {features}")
+        idx = [header.index(c) for c in features]
+        for line, row in enumerate(reader, start=2):
+            try:
+                values = np.array([float(row[i]) for i in idx], np.float32)
+            except (ValueError, IndexError):
+                raise InvalidInputError(f"{path}: line {line}: expected numbers in columns {features}")
+            if not np.isfinite(values).all():
+                raise InvalidInputError(f"{path}: line {line}: a value is not finite")
+            yield values
+
+
+def forecast_steps(stream, rows, *, mean: np.ndarray, std: np.ndarray, target_pos: list[int],
+                   sigma: np.ndarray | None = None, threshold: float = 4.0):
+    """→ (t, forecast (O,) raw units for step t + 1, {target k: (observed, forecast made for it)}).
+
+    mean, std (F,): the features' training statistics; target_pos: each target's feature index
+    (targets are inputs too: the head is residual). No σ, no anomaly flags."""
+    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+    previous = None
+    for t, row in enumerate(rows):
+        z = ((row - mean) / std).astype(np.float32)
+        y = stream.step(z[None])[0]                                       # (O,) normalized forecast of t + 1
+        forecast = y.astype(np.float64) * std[target_pos] + mean[target_pos]
+        anomalies = {}
+        if previous is not None and sigma is not None:
+            for k, pos in enumerate(target_pos):
+                observed = float(row[pos])
+                if abs(observed - previous[k]) > threshold * sigma[k]:
+                    anomalies[k] = (observed, float(previous[k]))
+        previous = forecast
+        yield t, forecast, anomalies
