@@ -107,6 +107,8 @@ def stage_artifacts(directory: Path, staging: Path, chosen: list[dict], spec, sa
                 raise NotDeployable(f"{src}: needs op(s) {entry['ops']['custom_ops']} outside the builtin set "
                                     f"(Flex: {entry['ops']['flex_ops']}); the device's LiteRT cannot run it",
                                     hint="re-export with builtin ops only (TFLITE_BUILTINS)")
+        if info["format"] == "onnx":
+            entry["opset"] = onnx_opsets(src)
         entries.append(entry)
         if info["format"] == "onnx":
             say(f"{src.name}: ORT format for onnxruntime mobile")
@@ -115,7 +117,8 @@ def stage_artifacts(directory: Path, staging: Path, chosen: list[dict], spec, sa
             ort_info |= {"format": "ort", "source": s["name"], "optimization": "ORT_ENABLE_ALL, fixed, NCHWc excluded"}
             write_sidecar(ort_path, ort_info)
             entries.append(artifact_entry(ort_path.name, f"{src.stem}-ort", ort_info,
-                                          spec.budget(s["parent"], s["name"]), source=s["name"]))
+                                          spec.budget(s["parent"], s["name"]), source=s["name"])
+                           | {"opset": entry["opset"]})
             ort_files.append(ort_path)
     if ort_files:
         ops = required_operators(ort_files, staging / CONFIG)
@@ -124,6 +127,13 @@ def stage_artifacts(directory: Path, staging: Path, chosen: list[dict], spec, sa
                 e["required_operators"] = CONFIG
         say(f"{CONFIG}: {len(ops)} op line(s) for a minimal onnxruntime build")
     return entries
+
+
+def onnx_opsets(path: Path) -> dict[str, int]:
+    """{domain: opset} the model imports ('ai.onnx' for the default domain)."""
+    import onnx
+
+    return {(o.domain or "ai.onnx"): int(o.version) for o in onnx.load(str(path), load_external_data=False).opset_import}
 
 
 def artifact_entry(file: str, stage: str, info: dict, budget, *, source: str | None = None) -> dict:

@@ -10,7 +10,7 @@ PyTorch and from the host's own run of the same artefact ("vs CI host").
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +27,12 @@ METRICS = {
 
 
 def runtime_installed(runtime: str) -> bool:
-    return importlib.util.find_spec(RUNTIME_MODULES[runtime]) is not None
+    """Whether the runtime imports here (absent, or present but broken, both count as no)."""
+    try:
+        importlib.import_module(RUNTIME_MODULES[runtime])
+        return True
+    except ImportError:
+        return False
 
 
 @dataclass
