@@ -1,12 +1,14 @@
 # Two commands for a fresh machine with only python3 and make:
 #   make demo   train the default model and take it through every stage
 #   make test   run the test suite
+# and one for the device install:
+#   make device-check   a fresh venv with only `pip install lstm-edge` verifies the demo's bundle
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean device-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +23,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+DEVICE := build/device
+device-check: $(STAMP)
+	test -f artifacts/sensor/bundle/manifest.json || $(MAKE) demo
+	rm -rf $(DEVICE) && mkdir -p $(DEVICE)
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w $(DEVICE)/wheel .
+	$(PYTHON) -m venv $(DEVICE)/venv
+	$(DEVICE)/venv/bin/python -m pip install --quiet $(DEVICE)/wheel/*.whl
+	$(DEVICE)/venv/bin/python -m pip freeze
+	cp -r artifacts/sensor/bundle $(DEVICE)/copied-bundle
+	cd $(DEVICE) && venv/bin/python -m lstm_edge.runtime verify copied-bundle
 
 clean:
 	rm -rf artifacts build *.egg-info
