@@ -163,6 +163,10 @@ lengths = [1, 64]
     for stage in names[2:]:
         artifact = next(f for f in files if f.startswith(stage + ".") and not f.endswith(".json"))
         assert f"{artifact}.json" in files
+    bundled = {a["stage"] for a in json.loads((out / "bundle" / "manifest.json").read_text())["artifacts"]}
+    passed = {s["name"] for s in report["stages"][2:] if s["passed"]}   # every stage that passed, and its .ort twin
+    assert bundled == passed | {f"{n}-ort" for n in passed if n.startswith("onnx-")}
+    assert "python -m lstm_edge.runtime verify bundle" in r.output
     (out / "stale-file").write_text("from the previous run")
     r = runner.invoke(app, ["pipeline", "--model", str(spec), "--out", str(out)])
     assert not (out / "stale-file").exists()
