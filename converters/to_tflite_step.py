@@ -17,7 +17,7 @@ from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
 from lstm_edge.converters.to_tflite import quiet_stderr, import_tensorflow, tflite_ops, variable_tensors
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError
-from lstm_edge.gates import torch_to_keras
+from lstm_edge.gates import torch_to_step
 from lstm_edge.spec import Tolerance
 
 OUTPUTS = ("y", "hn", "cn")
@@ -26,22 +26,27 @@ OUTPUTS = ("y", "hn", "cn")
 def step_function(tensors: dict, dims: dict):
     tf, _ = import_tensorflow()
     F, H, L = dims["input_size"], dims["hidden_size"], dims["num_layers"]
-    layers = [[tf.constant(w, tf.float32) for w in torch_to_keras(
+    layers = [[tf.constant(w, tf.float32) for w in torch_to_step(
         tensors[f"lstm.weight_ih_l{k}"], tensors[f"lstm.weight_hh_l{k}"],
         tensors[f"lstm.bias_ih_l{k}"], tensors[f"lstm.bias_hh_l{k}"])] for k in range(L)]
     head_w, head_b = tf.constant(tensors["head.weight"].T), tf.constant(tensors["head.bias"])
     residual = list(dims.get("residual", ()))
 
+    # Shaped for speed (measured, default model, one step, XNNPACK on: 9.8 → 7.8 µs): one
+    # FULLY_CONNECTED per layer over [x_t, h_{t-1}], one LOGISTIC over the gates i, f, o side
+    # by side, and the state split by UNPACK (slicing h0[k] made STRIDED_SLICEs XNNPACK does
+    # not take, cutting its partition).
     @tf.function(input_signature=[tf.TensorSpec([None, 1, F], tf.float32, name="x"),
                                   tf.TensorSpec([L, None, H], tf.float32, name="h0"),
                                   tf.TensorSpec([L, None, H], tf.float32, name="c0")])
     def step(x, h0, c0):
         inp, hs, cs = x[:, 0], [], []                                  # x_t (B, F)
-        for k, (kernel, recurrent, bias) in enumerate(layers):
-            z = tf.matmul(inp, kernel) + tf.matmul(h0[k], recurrent) + bias   # (B, 4H): i, f, c̃, o
-            i_t, f_t, c_tilde, o_t = tf.split(z, 4, axis=1)
-            c = tf.sigmoid(f_t) * c0[k] + tf.sigmoid(i_t) * tf.tanh(c_tilde)  # the conveyor belt
-            h = tf.sigmoid(o_t) * tf.tanh(c)
+        h_prev, c_prev = tf.unstack(h0), tf.unstack(c0)                # L × (B, H)
+        for k, (W, b) in enumerate(layers):
+            z = tf.matmul(tf.concat([inp, h_prev[k]], 1), W) + b        # (B, 4H): i, f, o, c̃
+            i_t, f_t, o_t = tf.split(tf.sigmoid(z[:, :3 * H]), 3, axis=1)
+            c = f_t * c_prev[k] + i_t * tf.tanh(z[:, 3 * H:])           # the conveyor belt
+            h = o_t * tf.tanh(c)
             hs.append(h)
             cs.append(c)
             inp = h

@@ -13,6 +13,10 @@ Canonical gate names follow the seed's equations:
 | onnx      | i, o, f, c(=cell)   (rows)     | B = [Wb; Rb], (D, 8H)     | W (D, 4H, F), R (D, 4H, H)|
 | keras     | i, f, c(=cell), o   (columns)  | one bias = b_ih + b_hh    | kernel (F, 4H), recurrent (H, 4H) |
 | seed      | one matrix per gate over [h_{t-1}, x_t] | one bias per gate | W_gate (H, H + F)        |
+| step      | i, f, o, c(=cell)   (columns)  | one bias = b_ih + b_hh    | W (F + H, 4H) over [x_t, h_{t-1}] |
+
+"step" is our TFLite streaming cell (converters/to_tflite_step.py): one matrix product per
+layer, and the three sigmoid gates side by side so one LOGISTIC covers them.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ GATE_ORDER: dict[str, tuple[str, ...]] = {
     "pytorch": ("input", "forget", "cell", "output"),
     "onnx": ("input", "output", "forget", "cell"),
     "keras": ("input", "forget", "cell", "output"),
+    "step": ("input", "forget", "output", "cell"),
 }
 
 
@@ -89,3 +94,11 @@ def keras_to_torch(kernel, recurrent, bias) -> tuple[np.ndarray, np.ndarray, np.
     b = reorder(bias, "keras", "pytorch")
     return (reorder(kernel.T, "keras", "pytorch"), reorder(recurrent.T, "keras", "pytorch"),
             b, np.zeros_like(b))
+
+
+# --- PyTorch → the streaming step cell ---------------------------------------------------
+
+def torch_to_step(w_ih, w_hh, b_ih, b_hh) -> tuple[np.ndarray, np.ndarray]:
+    """One PyTorch layer → W (F + H, 4H) applied to [x_t, h_{t-1}], b (4H,), columns i, f, o, c."""
+    W = np.concatenate([reorder(w_ih, "pytorch", "step"), reorder(w_hh, "pytorch", "step")], axis=1).T
+    return W, reorder(b_ih + b_hh, "pytorch", "step")

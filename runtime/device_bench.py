@@ -80,6 +80,16 @@ def device_info() -> dict:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident set. VmHWM where /proc has it: getrusage's ru_maxrss is
+    kept across exec, so a child started by a big parent would report the parent's peak
+    (measured: every bench peer showed the 586 MB of the lstm-edge process that started it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024                      # kB
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

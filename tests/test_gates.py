@@ -18,7 +18,8 @@ def marked(framework):
     return gates.stack_gates({g: np.full((H, 1), k) for k, g in enumerate(gates.GATES)}, framework)
 
 
-@pytest.mark.parametrize("src,dst", [("pytorch", "onnx"), ("onnx", "keras"), ("keras", "pytorch")])
+@pytest.mark.parametrize("src,dst", [("pytorch", "onnx"), ("onnx", "keras"), ("keras", "pytorch"), ("pytorch", "step"),
+                                     ("step", "onnx")])
 def test_reorder_moves_each_gate_to_its_named_place(src, dst):
     np.testing.assert_array_equal(gates.reorder(marked(src), src, dst), marked(dst))
 
@@ -46,6 +47,15 @@ def test_keras_round_trip_keeps_the_summed_bias():
     np.testing.assert_array_equal(w_ih2, w_ih)
     np.testing.assert_array_equal(w_hh2, w_hh)
     np.testing.assert_allclose(b_ih2 + b_hh2, b_ih + b_hh)
+
+
+def test_step_cell_weights_act_on_x_then_h_with_gates_i_f_o_c():
+    w_ih, w_hh, b_ih, b_hh = torch_layer()
+    W, b = gates.torch_to_step(w_ih, w_hh, b_ih, b_hh)
+    assert W.shape == (F + H, 4 * H) and b.shape == (4 * H,)
+    np.testing.assert_array_equal(W[:F, 2 * H:3 * H], w_ih[3 * H:].T)    # step column block 2 = output gate
+    np.testing.assert_array_equal(W[F:, 3 * H:], w_hh[2 * H:3 * H].T)    # block 3 = cell candidate, on h
+    np.testing.assert_allclose(b[H:2 * H], b_ih[H:2 * H] + b_hh[H:2 * H])
 
 
 def test_seed_weights_act_on_h_then_x():

@@ -130,3 +130,34 @@ def test_stream_memory_stays_flat(tiny_run, tmp_path):
         tracemalloc.stop()
         assert n == rows
     assert peaks[1] < peaks[0] + 1_000_000, peaks
+
+
+@pytest.mark.parametrize("artifact,atol", [("onnx-fp32.onnx", 0.0), ("tflite-step-fp32.tflite", 1e-5),
+                                           ("tflite-step-fp16.tflite", 1e-5), ("onnx-int8-dynamic.onnx", 0.0)])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_stepper_equals_the_stream(tiny_run, artifact, atol, batch):
+    """The tuned streaming path (fixed batch, XNNPACK, I/O binding) computes what a Stream computes."""
+    from lstm_edge.runtime.fast_step import open_stepper
+
+    out, _ = tiny_run
+    if not (out / artifact).exists():
+        pytest.skip(f"{artifact} was refused for the tiny model")
+    xs = np.random.default_rng(batch).standard_normal((500, batch, 4)).astype(np.float32)
+    stream, stepper = Stream(open_runner(out / artifact), batch=batch), open_stepper(out / artifact, batch=batch)
+    for k, x in enumerate(xs):
+        np.testing.assert_allclose(stepper.step(x), stream.step(x), atol=atol, rtol=atol, err_msg=f"step {k}")
+    for got, want in zip(stepper.state, stream.state):
+        np.testing.assert_allclose(got, want, atol=max(atol, 1e-6))
+    stepper.reset()
+    stream.reset()
+    np.testing.assert_allclose(stepper.step(xs[0]), stream.step(xs[0]), atol=atol)
+    with pytest.raises(InvalidInputError, match="float32"):
+        stepper.step(xs[0].astype(np.float64))
+
+
+def test_stepper_refuses_an_artefact_without_the_cell_state(tiny_run):
+    from lstm_edge.runtime.fast_step import open_stepper
+
+    out, _ = tiny_run
+    with pytest.raises(InvalidInputError, match="cell state"):
+        open_stepper(out / "tflite-fp32.tflite")

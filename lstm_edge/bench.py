@@ -1,0 +1,200 @@
+"""`lstm-edge bench DIR`: latency, throughput, memory and size of every stage, side by side,
+measured in one run against PyTorch eager, each runtime's per-call floor, and sgemm.
+
+Every peer (PyTorch eager, each artefact on its runtime, an identity model per runtime,
+numpy's single-thread sgemm) runs in its own process (lstm_edge.bench_worker) on identical
+inputs. Rounds are interleaved — each round gives every peer a batch of calls, in an order
+rotated from round to round — so a noisy neighbour on this shared machine hits all peers
+alike; warm-up calls are excluded. Scenarios:
+
+    step        B = 1, one step per call, state carried (the tuned stepper: runtime/fast_step.py)
+    sequence    B = 1, T = 100, one call from the zero state
+    throughput  B = 64, T = 100, one call (meant for the H = 256 model: models/throughput.toml)
+
+GFLOP/s count the LSTM's and the head's matrix products, 2·4H·(I + H) per layer and step plus
+2·H·O, against numpy's float32 sgemm (N = 1024, one thread) timed in the same rounds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lstm_edge.artifacts import list_artifacts, read_json, read_sidecar
+from lstm_edge.errors import EnvironmentFault, UsageError
+
+SCHEMA = "lstm-edge-bench/1"
+SCENARIOS = {"step": {"batch": 1, "time": 100, "mode": "step"},
+             "sequence": {"batch": 1, "time": 100, "mode": "call"},
+             "throughput": {"batch": 64, "time": 100, "mode": "call"}}
+SGEMM_N = 1024
+
+
+def lstm_flops(dims: dict, steps: int) -> float:
+    """Matrix-product FLOPs of `steps` (batch × time) LSTM steps, head included."""
+    H, L = dims["hidden_size"], dims["num_layers"]
+    per_step = sum(8 * H * ((dims["input_size"] if k == 0 else H) + H) for k in range(L)) + 2 * H * dims["output_size"]
+    return float(per_step * steps)
+
+
+def plan_peers(directory: Path, dims: dict, floor_dir: Path, scenarios: list[str]) -> tuple[list[dict], list[dict]]:
+    """→ (peers, skipped). Artefacts are hash-checked here, before any process loads them."""
+    from lstm_edge.converters.identity import identity_onnx, identity_tflite
+
+    F, L, H, O = dims["input_size"], dims["num_layers"], dims["hidden_size"], dims["output_size"]
+    peers = [{"name": "pytorch-eager", "kind": "torch", "directory": str(directory), "runtime": "pytorch",
+              "precision": "fp32", "size_bytes": (directory / "model.safetensors").stat().st_size,
+              "scenarios": list(scenarios)}]
+    skipped, runtimes = [], set()
+    for path in list_artifacts(directory):
+        info = read_sidecar(path)
+        if info.get("kind") != "artifact":
+            continue
+        if info.get("isolate"):
+            skipped.append({"name": path.stem, "reason": "runs only in a child process per call (its probe crashed)"})
+            continue
+        runtime = info["runtimes"][0]
+        runtimes.add(runtime)
+        own = [s for s in scenarios if SCENARIOS[s]["mode"] == "call" or "cn" in info["outputs"]]
+        if len(own) < len(scenarios):
+            skipped.append({"name": path.stem, "reason": "step: the fused TFLite kernel does not return the cell state"})
+        peers.append({"name": path.stem, "kind": "runtime", "path": str(path), "runtime": runtime,
+                      "format": info["format"], "precision": info["precision"], "recipe": info.get("recipe"),
+                      "parent": info["parent"], "size_bytes": info["size_bytes"], "stepped": bool(info.get("chunk")),
+                      "scenarios": own})
+    for runtime, make, suffix in (("onnxruntime", identity_onnx, ".onnx"), ("litert", identity_tflite, ".tflite")):
+        if runtime in runtimes:
+            path = make(floor_dir / f"identity{suffix}", F, L, H, O)
+            peers.append({"name": f"floor:{runtime}", "kind": "runtime", "path": str(path), "runtime": runtime,
+                          "precision": "—", "size_bytes": path.stat().st_size, "floor": True, "scenarios": list(scenarios)})
+    peers.append({"name": "sgemm", "kind": "sgemm", "runtime": "numpy", "precision": "fp32", "size_bytes": 0,
+                  "n": SGEMM_N, "scenarios": ["sgemm"]})
+    return peers, skipped
+
+
+class Worker:
+    def __init__(self, peer: dict, job: dict, env: dict):
+        self.peer = peer
+        self.proc = subprocess.Popen([sys.executable, "-m", "lstm_edge.bench_worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        self.ready = self.ask({"job": job})
+
+    def ask(self, obj: dict) -> dict:
+        self.proc.stdin.write(json.dumps(obj) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            raise EnvironmentFault(f"bench peer {self.peer['name']} died (exit {code})",
+                                   hint="run it alone with lstm-edge --debug bench to see why")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise EnvironmentFault(f"bench peer {self.peer['name']}: {reply['error']}")
+        return reply
+
+
+def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int = 1, rounds: int = 5,
+          calls: dict | None = None, progress=None) -> dict:
+    """Run the benchmark; → the bench.json document (also written with bench.md and bench.png)."""
+    from lstm_edge.bench_report import write_bench
+
+    directory = Path(directory)
+    say = progress or (lambda msg: None)
+    scenarios = list(scenarios or SCENARIOS)
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        raise UsageError(f"unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
+    meta = read_json(directory / "model.json")
+    dims = meta["dims"]
+    calls = {"step": 400, "sequence": 40, "throughput": 3, "sgemm": 5} | (calls or {})
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        peers, skipped = plan_peers(directory, dims, Path(tmp), scenarios)
+        say(f"starting {len(peers)} peers, one process each ({threads} intra-op thread(s))")
+        workers = []
+        try:
+            for p in peers:
+                job = {"kind": p["kind"], "threads": threads, "seed": 0, "n": p.get("n"), "path": p.get("path"),
+                       "directory": p.get("directory"),
+                       "dims": [dims["input_size"], dims["num_layers"], dims["hidden_size"]],
+                       "scenarios": {s: SCENARIOS.get(s, {"batch": 1, "time": 1, "mode": "call"}) for s in p["scenarios"]}}
+                workers.append(Worker(p, job, env))
+            times = measure(workers, scenarios + ["sgemm"], rounds, calls, say)
+            accuracy = dump_outputs(workers, scenarios, Path(tmp))
+            rss = {w.peer["name"]: w.ask({"quit": True})["peak_rss_mb"] for w in workers}
+        finally:
+            for w in workers:
+                w.proc.kill() if w.proc.poll() is None else None
+    doc = summarize(meta, peers, skipped, workers, times, accuracy, rss, threads, rounds, calls)
+    write_bench(directory, doc)
+    return doc
+
+
+def measure(workers: list[Worker], scenarios: list[str], rounds: int, calls: dict, say) -> dict:
+    """{(peer, scenario): [ns per call]} over interleaved rounds, warm-up excluded."""
+    times: dict = {}
+    for sc in scenarios:
+        for w in (w for w in workers if sc in w.peer["scenarios"]):
+            w.ask({"run": sc, "n": max(2, calls[sc] // 4)})                  # warm-up, discarded
+    for r in range(rounds):
+        say(f"round {r + 1}/{rounds}")
+        for sc in scenarios:
+            group = [w for w in workers if sc in w.peer["scenarios"]]
+            k = r % max(1, len(group))
+            for w in group[k:] + group[:k]:                                   # rotated each round
+                times.setdefault((w.peer["name"], sc), []).extend(w.ask({"run": sc, "n": calls[sc]})["ns"])
+    return times
+
+
+def dump_outputs(workers: list[Worker], scenarios: list[str], tmp: Path) -> dict:
+    """{(peer, scenario): max |y − y_pytorch|} on the scenario's own inputs, from the zero state."""
+    ys = {}
+    for w in workers:
+        for sc in scenarios:
+            if sc in w.peer["scenarios"] and not w.peer.get("floor"):
+                path = tmp / f"{len(ys)}.npy"
+                w.ask({"dump": sc, "path": str(path)})
+                ys[(w.peer["name"], sc)] = np.load(path)
+    return {key: float(np.abs(y.astype(np.float64) - ys[("pytorch-eager", key[1])]).max())
+            for key, y in ys.items() if ("pytorch-eager", key[1]) in ys}
+
+
+def summarize(meta, peers, skipped, workers, times, accuracy, rss, threads, rounds, calls) -> dict:
+    from lstm_edge.report import versions
+
+    dims = meta["dims"]
+    sgemm_s = float(np.median(times[("sgemm", "sgemm")])) / 1e9
+    sgemm_gflops = 2 * SGEMM_N ** 3 / sgemm_s / 1e9
+    results = []
+    for w in workers:
+        p = w.peer
+        if p["kind"] == "sgemm":
+            continue
+        entry = {k: p.get(k) for k in ("name", "runtime", "format", "precision", "recipe", "parent", "size_bytes")}
+        entry |= {"floor": bool(p.get("floor")), "stepped": bool(p.get("stepped")),
+                  "load_ms": w.ready["load_ms"], "peak_rss_mb": rss[p["name"]], "scenarios": {}}
+        for sc in p["scenarios"]:
+            ms = np.asarray(times[(p["name"], sc)], np.float64) / 1e6
+            s = SCENARIOS[sc]
+            steps = s["batch"] * (1 if s["mode"] == "step" else s["time"])
+            median = float(np.median(ms))
+            entry["scenarios"][sc] = {
+                "n": int(ms.size), "median_ms": median, "p99_ms": float(np.percentile(ms, 99)),
+                "mean_ms": float(ms.mean()), "steps_per_s": steps / (median / 1e3),
+                "gflops": lstm_flops(dims, steps) / (median / 1e3) / 1e9,
+                "max_abs_error_vs_pytorch": accuracy.get((p["name"], sc))}
+        results.append(entry)
+    return {"schema": SCHEMA, "model": meta["model"], "dims": dims,
+            "settings": {"threads": threads, "rounds": rounds, "calls_per_round": calls, "scenarios": SCENARIOS,
+                         "process_per_peer": True, "interleaved": True,
+                         "runtime": {"onnxruntime": "ORT_ENABLE_ALL; step: I/O binding, swapped state buffers",
+                                     "litert": "sequence: signature runner, no delegate (batch resized per call); "
+                                               "step: XNNPACK delegate, fixed batch, tensors by index"}},
+            "sgemm": {"n": SGEMM_N, "threads": 1, "median_ms": sgemm_s * 1e3, "gflops": sgemm_gflops},
+            "flops_per_step": lstm_flops(dims, 1), "results": results, "skipped": skipped, "versions": versions()}

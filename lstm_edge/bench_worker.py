@@ -1,0 +1,144 @@
+"""One benchmark peer in its own process: PyTorch eager, one artefact on its runtime, an
+identity model (the runtime's per-call floor), or numpy's sgemm (this machine's limit).
+
+Driven by lstm_edge.bench over stdin/stdout, one JSON object per line:
+
+    → {"job": {...}}                         ← {"ready": true, "load_ms": …}
+    → {"run": "step", "n": 500}              ← {"ns": [per-call wall times]}
+    → {"dump": "sequence", "path": "….npy"}  ← {"ok": true}   (y from the zero state, for accuracy)
+    → {"quit": true}                         ← {"peak_rss_mb": …}
+
+Every peer generates the same inputs from the same seed, so all see identical data. Scenario
+"step" is one step per call, batch 1, state carried (a stepper: the tuned streaming path);
+"sequence" and "throughput" are one call on x (B, T, F) from the zero state.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from lstm_edge.runtime.device_bench import peak_rss_mb
+
+STEPS_DUMPED = 100     # a step scenario's dump: y of this many steps from the zero state
+
+
+def scenario_inputs(scenario: dict, F: int, L: int, H: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    B, T = scenario["batch"], scenario["time"]
+    x = rng.standard_normal((B, T, F)).astype(np.float32)
+    zero = np.zeros((L, B, H), np.float32)
+    return {"x": x, "h0": zero, "c0": zero.copy()}
+
+
+class TorchPeer:
+    def __init__(self, job):
+        import torch
+
+        from lstm_edge.checkpoint import load_checkpoint
+        from lstm_edge.model import load_model
+
+        torch.set_num_threads(job["threads"])
+        self.torch = torch
+        tensors, meta = load_checkpoint(job["directory"])
+        self.model = load_model(tensors, meta["dims"]).eval()
+
+    def caller(self, feeds):
+        t = {k: self.torch.from_numpy(v) for k, v in feeds.items()}
+
+        def call():
+            with self.torch.inference_mode():
+                return self.model(t["x"], t["h0"], t["c0"])[0].numpy()
+        return call
+
+    def stepper(self, feeds):
+        torch, model = self.torch, self.model
+        xs = [torch.from_numpy(np.ascontiguousarray(feeds["x"][:, t:t + 1])) for t in range(feeds["x"].shape[1])]
+        state = {"h": torch.from_numpy(feeds["h0"]), "c": torch.from_numpy(feeds["c0"]), "t": 0}
+
+        def step():
+            with torch.inference_mode():
+                y, state["h"], state["c"] = model(xs[state["t"] % len(xs)], state["h"], state["c"])
+            state["t"] += 1
+            return y[:, 0].numpy()
+        return step
+
+
+class RuntimePeer:
+    def __init__(self, job):
+        from lstm_edge.runtime.stream import open_sequence_runner
+
+        self.job = job
+        self.runner = open_sequence_runner(job["path"], threads=job["threads"], in_process=True)
+
+    def caller(self, feeds):
+        return lambda: self.runner.run(feeds)["y"]
+
+    def stepper(self, feeds):
+        from lstm_edge.runtime.fast_step import open_stepper
+
+        s = open_stepper(self.job["path"], threads=self.job["threads"], batch=feeds["x"].shape[0])
+        xs = [np.ascontiguousarray(feeds["x"][:, t]) for t in range(feeds["x"].shape[1])]
+        count = iter(range(1 << 62))
+        return lambda: s.step(xs[next(count) % len(xs)])
+
+
+class SgemmPeer:
+    """numpy float32 matmul, N × N × N, one thread (the parent sets the BLAS thread variables)."""
+
+    def __init__(self, job):
+        rng = np.random.default_rng(0)
+        n = job.get("n", 1024)
+        self.a, self.b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+
+    def caller(self, feeds):
+        return lambda: self.a @ self.b
+
+
+def serve() -> None:
+    def say(obj):
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    job = json.loads(sys.stdin.readline())["job"]
+    t0 = time.perf_counter()
+    peer = {"torch": TorchPeer, "runtime": RuntimePeer, "sgemm": SgemmPeer}[job["kind"]](job)
+    F, L, H = job["dims"]
+    calls = {}
+    for name, sc in job["scenarios"].items():
+        feeds = scenario_inputs(sc, F, L, H, job["seed"])
+        calls[name] = peer.stepper(feeds) if sc["mode"] == "step" else peer.caller(feeds)
+    say({"ready": True, "load_ms": (time.perf_counter() - t0) * 1e3, "rss_after_load_mb": peak_rss_mb()})
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if "run" in cmd:
+            fn, ns = calls[cmd["run"]], np.empty(cmd["n"], np.int64)
+            for i in range(cmd["n"]):
+                a = time.perf_counter_ns()
+                fn()
+                ns[i] = time.perf_counter_ns() - a
+            say({"ns": ns.tolist()})
+        elif "dump" in cmd:
+            sc = job["scenarios"][cmd["dump"]]
+            feeds = scenario_inputs(sc, F, L, H, job["seed"])   # fresh state: the scenario's own first outputs
+            if sc["mode"] == "step":
+                fn = peer.stepper(feeds)
+                y = np.stack([fn() for _ in range(STEPS_DUMPED)], axis=1)      # (B, steps, O)
+            else:
+                y = peer.caller(feeds)()
+            np.save(cmd["path"], np.asarray(y, np.float32))
+            say({"ok": True})
+        elif "quit" in cmd:
+            say({"peak_rss_mb": peak_rss_mb()})
+            return
+
+
+if __name__ == "__main__":
+    try:
+        serve()
+    except Exception as e:   # the parent reports it against this peer
+        sys.stdout.write(json.dumps({"error": f"{type(e).__name__}: {e}"}) + "\n")
+        sys.stdout.flush()
+        sys.exit(1)

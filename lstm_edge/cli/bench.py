@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lstm_edge.cli._common import console, handles_errors, say
+
+NAME = "bench"
+
+
+@handles_errors
+def command(
+    directory: Optional[Path] = typer.Argument(None, help="An output directory of pipeline/export."),
+    scenario: Optional[list[str]] = typer.Option(None, "--scenario", help="step, sequence, throughput (repeatable; default all)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Intra-op threads for every runtime and PyTorch."),
+    rounds: int = typer.Option(5, "--rounds", min=1, help="Interleaved rounds."),
+    compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Instead: compare device bench JSON files "
+                                                 "(from python -m lstm_edge.runtime bench --out)."),
+):
+    """Latency, throughput, memory and size of every stage vs PyTorch eager, each runtime's floor and sgemm; writes bench.json, bench.md, bench.png."""
+    from lstm_edge.errors import UsageError
+
+    if compare:
+        from lstm_edge.runtime.bench_compare import compare_rows, label, load_results
+        from lstm_edge.runtime.device_verify import format_table
+
+        docs = load_results(compare)
+        for k, (doc, path) in enumerate(zip(docs, compare)):
+            console().print(f"[{k}] {label(doc, path)}", markup=False)
+        console().print(format_table(*compare_rows(docs)), markup=False)
+        return
+    if directory is None:
+        raise UsageError("give an output directory to benchmark, or --compare FILE …")
+    from lstm_edge.bench import bench
+    from lstm_edge.bench_report import markdown
+
+    doc = bench(directory, scenarios=scenario or None, threads=threads, rounds=rounds, progress=say)
+    console().print(markdown(doc), markup=False)
+    console().print(f"wrote {directory}/bench.json, bench.md and bench.png", markup=False)
