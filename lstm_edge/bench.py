@@ -72,8 +72,9 @@ def plan_peers(directory: Path, dims: dict, floor_dir: Path, scenarios: list[str
             path = make(floor_dir / f"identity{suffix}", F, L, H, O)
             peers.append({"name": f"floor:{runtime}", "kind": "runtime", "path": str(path), "runtime": runtime,
                           "precision": "—", "size_bytes": path.stat().st_size, "floor": True, "scenarios": list(scenarios)})
+    batch = SCENARIOS["throughput"]["batch"]
     peers.append({"name": "sgemm", "kind": "sgemm", "runtime": "numpy", "precision": "fp32", "size_bytes": 0,
-                  "n": SGEMM_N, "scenarios": ["sgemm"]})
+                  "n": SGEMM_N, "lstm_shape": [batch, H, 4 * H], "scenarios": ["sgemm", "sgemm-lstm"]})
     return peers, skipped
 
 
@@ -111,7 +112,7 @@ def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int =
         raise UsageError(f"unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
     meta = read_json(directory / "model.json")
     dims = meta["dims"]
-    calls = {"step": 400, "sequence": 40, "throughput": 3, "sgemm": 5} | (calls or {})
+    calls = {"step": 400, "sequence": 40, "throughput": 3, "sgemm": 5, "sgemm-lstm": 200} | (calls or {})
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1")
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,17 +122,21 @@ def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int =
         try:
             for p in peers:
                 job = {"kind": p["kind"], "threads": threads, "seed": 0, "n": p.get("n"), "path": p.get("path"),
+                       "lstm_shape": p.get("lstm_shape"),
                        "directory": p.get("directory"),
                        "dims": [dims["input_size"], dims["num_layers"], dims["hidden_size"]],
                        "scenarios": {s: SCENARIOS.get(s, {"batch": 1, "time": 1, "mode": "call"}) for s in p["scenarios"]}}
                 workers.append(Worker(p, job, env))
-            times = measure(workers, scenarios + ["sgemm"], rounds, calls, say)
+            times = measure(workers, scenarios + ["sgemm", "sgemm-lstm"], rounds, calls, say)
             accuracy = dump_outputs(workers, scenarios, Path(tmp))
+            profiles = {(w.peer["name"], sc): w.ask({"profile": sc, "n": max(2, calls[sc] // 2)})["per_op_us"]
+                        for w in workers if w.peer["kind"] == "runtime" and not w.peer.get("floor")
+                        for sc in scenarios if SCENARIOS[sc]["mode"] == "call" and sc in w.peer["scenarios"]}
             rss = {w.peer["name"]: w.ask({"quit": True})["peak_rss_mb"] for w in workers}
         finally:
             for w in workers:
                 w.proc.kill() if w.proc.poll() is None else None
-    doc = summarize(meta, peers, skipped, workers, times, accuracy, rss, threads, rounds, calls)
+    doc = summarize(meta, peers, skipped, workers, times, accuracy, profiles, rss, threads, rounds, calls)
     write_bench(directory, doc)
     return doc
 
@@ -165,12 +170,14 @@ def dump_outputs(workers: list[Worker], scenarios: list[str], tmp: Path) -> dict
             for key, y in ys.items() if ("pytorch-eager", key[1]) in ys}
 
 
-def summarize(meta, peers, skipped, workers, times, accuracy, rss, threads, rounds, calls) -> dict:
+def summarize(meta, peers, skipped, workers, times, accuracy, profiles, rss, threads, rounds, calls) -> dict:
     from lstm_edge.report import versions
 
     dims = meta["dims"]
     sgemm_s = float(np.median(times[("sgemm", "sgemm")])) / 1e9
     sgemm_gflops = 2 * SGEMM_N ** 3 / sgemm_s / 1e9
+    m, k, n = next(w.peer["lstm_shape"] for w in workers if w.peer["kind"] == "sgemm")
+    lstm_s = float(np.median(times[("sgemm", "sgemm-lstm")])) / 1e9
     results = []
     for w in workers:
         p = w.peer
@@ -188,7 +195,8 @@ def summarize(meta, peers, skipped, workers, times, accuracy, rss, threads, roun
                 "n": int(ms.size), "median_ms": median, "p99_ms": float(np.percentile(ms, 99)),
                 "mean_ms": float(ms.mean()), "steps_per_s": steps / (median / 1e3),
                 "gflops": lstm_flops(dims, steps) / (median / 1e3) / 1e9,
-                "max_abs_error_vs_pytorch": accuracy.get((p["name"], sc))}
+                "max_abs_error_vs_pytorch": accuracy.get((p["name"], sc)),
+                "profile_us_per_call": profiles.get((p["name"], sc), {})}
         results.append(entry)
     return {"schema": SCHEMA, "model": meta["model"], "dims": dims,
             "settings": {"threads": threads, "rounds": rounds, "calls_per_round": calls, "scenarios": SCENARIOS,
@@ -196,5 +204,6 @@ def summarize(meta, peers, skipped, workers, times, accuracy, rss, threads, roun
                          "runtime": {"onnxruntime": "ORT_ENABLE_ALL; step: I/O binding, swapped state buffers",
                                      "litert": "sequence: signature runner, no delegate (batch resized per call); "
                                                "step: XNNPACK delegate, fixed batch, tensors by index"}},
-            "sgemm": {"n": SGEMM_N, "threads": 1, "median_ms": sgemm_s * 1e3, "gflops": sgemm_gflops},
+            "sgemm": {"n": SGEMM_N, "threads": 1, "median_ms": sgemm_s * 1e3, "gflops": sgemm_gflops,
+                      "lstm_shape": {"m": m, "k": k, "n": n, "gflops": 2 * m * k * n / lstm_s / 1e9}},
             "flops_per_step": lstm_flops(dims, 1), "results": results, "skipped": skipped, "versions": versions()}

@@ -6,6 +6,7 @@ Driven by lstm_edge.bench over stdin/stdout, one JSON object per line:
     → {"job": {...}}                         ← {"ready": true, "load_ms": …}
     → {"run": "step", "n": 500}              ← {"ns": [per-call wall times]}
     → {"dump": "sequence", "path": "….npy"}  ← {"ok": true}   (y from the zero state, for accuracy)
+    → {"profile": "sequence", "n": 20}       ← {"per_op_us": {op: µs per call}}   (onnxruntime only)
     → {"quit": true}                         ← {"peak_rss_mb": …}
 
 Every peer generates the same inputs from the same seed, so all see identical data. Scenario
@@ -45,7 +46,7 @@ class TorchPeer:
         tensors, meta = load_checkpoint(job["directory"])
         self.model = load_model(tensors, meta["dims"]).eval()
 
-    def caller(self, feeds):
+    def caller(self, feeds, scenario=None):
         t = {k: self.torch.from_numpy(v) for k, v in feeds.items()}
 
         def call():
@@ -73,8 +74,35 @@ class RuntimePeer:
         self.job = job
         self.runner = open_sequence_runner(job["path"], threads=job["threads"], in_process=True)
 
-    def caller(self, feeds):
+    def caller(self, feeds, scenario=None):
         return lambda: self.runner.run(feeds)["y"]
+
+    def profile(self, feeds, n: int) -> dict[str, float]:
+        """onnxruntime's own per-op profile: µs per call by op type (other runtimes: empty)."""
+        import collections
+        import os
+        import tempfile
+
+        if not self.job["path"].endswith((".onnx", ".ort")):
+            return {}
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = self.job["threads"], 1, 3
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"lstm-edge-profile-{os.getpid()}")
+        session = ort.InferenceSession(self.job["path"], so, providers=["CPUExecutionProvider"])
+        for _ in range(n):
+            session.run(None, feeds)
+        path = session.end_profiling()
+        with open(path, encoding="utf-8") as f:
+            events = json.load(f)
+        os.remove(path)
+        per_op = collections.Counter()
+        for e in events:
+            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+                per_op[e["args"]["op_name"]] += e["dur"] / n
+        return dict(per_op.most_common())
 
     def stepper(self, feeds):
         from lstm_edge.runtime.fast_step import open_stepper
@@ -86,15 +114,19 @@ class RuntimePeer:
 
 
 class SgemmPeer:
-    """numpy float32 matmul, N × N × N, one thread (the parent sets the BLAS thread variables)."""
+    """numpy float32 matmul on one thread (the parent sets the BLAS thread variables): scenario
+    "sgemm" is N × N × N, this machine's peak; "sgemm-lstm" is the shape of the throughput
+    scenario's recurrent product, (B, H) × (H, 4H), what BLAS itself achieves there."""
 
     def __init__(self, job):
         rng = np.random.default_rng(0)
-        n = job.get("n", 1024)
-        self.a, self.b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+        n, (m, k, n2) = job["n"], job["lstm_shape"]
+        self.mats = {"sgemm": (rng.standard_normal((n, n)).astype(np.float32), rng.standard_normal((n, n)).astype(np.float32)),
+                     "sgemm-lstm": (rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n2)).astype(np.float32))}
 
-    def caller(self, feeds):
-        return lambda: self.a @ self.b
+    def caller(self, feeds, scenario):
+        a, b = self.mats[scenario]
+        return lambda: a @ b
 
 
 def serve() -> None:
@@ -109,7 +141,7 @@ def serve() -> None:
     calls = {}
     for name, sc in job["scenarios"].items():
         feeds = scenario_inputs(sc, F, L, H, job["seed"])
-        calls[name] = peer.stepper(feeds) if sc["mode"] == "step" else peer.caller(feeds)
+        calls[name] = peer.stepper(feeds) if sc["mode"] == "step" else peer.caller(feeds, name)
     say({"ready": True, "load_ms": (time.perf_counter() - t0) * 1e3, "rss_after_load_mb": peak_rss_mb()})
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -127,9 +159,12 @@ def serve() -> None:
                 fn = peer.stepper(feeds)
                 y = np.stack([fn() for _ in range(STEPS_DUMPED)], axis=1)      # (B, steps, O)
             else:
-                y = peer.caller(feeds)()
+                y = peer.caller(feeds, cmd["dump"])()
             np.save(cmd["path"], np.asarray(y, np.float32))
             say({"ok": True})
+        elif "profile" in cmd:
+            feeds = scenario_inputs(job["scenarios"][cmd["profile"]], F, L, H, job["seed"])
+            say({"per_op_us": peer.profile(feeds, cmd["n"]) if hasattr(peer, "profile") else {}})
         elif "quit" in cmd:
             say({"peak_rss_mb": peak_rss_mb()})
             return

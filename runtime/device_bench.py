@@ -4,7 +4,8 @@ Each artefact is measured in its own child process, so its peak RSS is its own (
 never loads a model). Per artefact:
 
 - sequence: one call on one golden window, batch 1, T = the window length;
-- step: one streaming step, batch 1, state carried by a Stream (artefacts that return cn);
+- step: one streaming step, batch 1, state carried by a stepper (runtime/fast_step.py: the
+  tuned path — XNNPACK on LiteRT, I/O binding on onnxruntime) for artefacts that return cn;
 
 warm-up calls excluded, then p50/p90/p99/mean of per-call wall time (perf_counter_ns), and
 the peak RSS before and after loading the model. Results from several devices are compared
@@ -114,7 +115,7 @@ def measure(root, file: str, threads: int, warmup: int, iterations: int) -> dict
     from pathlib import Path
 
     from lstm_edge.runtime.bundle_files import open_bundle
-    from lstm_edge.runtime.stream import Stream, open_sequence_runner
+    from lstm_edge.runtime.stream import open_sequence_runner
 
     bundle = open_bundle(Path(root))        # hash-checked here too: the child trusts nothing
     a = bundle.artifact(file)
@@ -128,11 +129,12 @@ def measure(root, file: str, threads: int, warmup: int, iterations: int) -> dict
               "sequence": {"batch": 1, "time": int(feeds["x"].shape[1]),
                            **timings(lambda: runner.run(feeds), warmup, iterations)},
               "step": None}
-    if "cn" in a["outputs"]:
-        inner = getattr(runner, "inner", runner)          # a step artefact's own one-step runner
-        stream, xs, t = Stream(inner, batch=1), feeds["x"], iter(range(10**12))   # xs (1, T, F)
-        result["step"] = {"batch": 1, **timings(lambda: stream.step(xs[:, next(t) % xs.shape[1]]),
-                                                warmup, iterations * 5)}
+    if "cn" in a["outputs"]:   # the tuned streaming path: runtime/fast_step.py
+        from lstm_edge.runtime.fast_step import open_stepper
+
+        stepper, xs, t = open_stepper(bundle.root / file, threads=threads), feeds["x"], iter(range(10**12))
+        result["step"] = {"batch": 1, "settings": stepper.settings,
+                          **timings(lambda: stepper.step(xs[:, next(t) % xs.shape[1]]), warmup, iterations * 5)}
     result["rss_before_load_mb"], result["peak_rss_mb"] = rss_before, peak_rss_mb()
     return result
 

@@ -25,7 +25,7 @@ def test_runtime_imports_without_heavy_libraries():
         import lstm_edge.runtime.stream, lstm_edge.runtime.probe, lstm_edge.runtime.child
         import lstm_edge.runtime.__main__, lstm_edge.runtime.bundle_files, lstm_edge.runtime.device_verify
         import lstm_edge.runtime.device_bench, lstm_edge.runtime.device_run, lstm_edge.runtime.bench_compare
-        import lstm_edge.runtime.rows
+        import lstm_edge.runtime.rows, lstm_edge.runtime.fast_step
         print("ok")
     """)
     assert r.returncode == 0, r.stderr

@@ -1,0 +1,65 @@
+"""lstm-edge bench on the tiny model: the schema, and every figure present and finite — never timings."""
+from __future__ import annotations
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from lstm_edge.bench import lstm_flops
+from lstm_edge.bench_report import check_bench
+from lstm_edge.cli import app
+
+
+def test_bench_writes_every_figure(tiny_run, tmp_path):
+    out, _ = tiny_run
+    run = tmp_path / "run"
+    shutil.copytree(out, run, ignore=shutil.ignore_patterns("bundle"))
+    r = CliRunner().invoke(app, ["bench", str(run), "--rounds", "1"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads((run / "bench.json").read_text())
+    assert check_bench(doc) == []
+    names = {x["name"] for x in doc["results"]}
+    assert {"pytorch-eager", "floor:onnxruntime", "floor:litert", "onnx-fp32", "tflite-fp32", "tflite-step-fp32"} <= names
+    by = {x["name"]: x for x in doc["results"]}
+    assert set(by["onnx-fp32"]["scenarios"]) == {"step", "sequence", "throughput"}
+    assert "step" not in by["tflite-fp32"]["scenarios"]                      # no cell state: skipped, and said so
+    assert any(s["name"] == "tflite-fp32" for s in doc["skipped"])
+    assert by["onnx-fp32"]["scenarios"]["sequence"]["max_abs_error_vs_pytorch"] < 1e-5
+    assert by["onnx-fp32"]["scenarios"]["sequence"]["profile_us_per_call"].get("LSTM", 0) > 0
+    assert {t["target"].split(":")[0] for t in doc["targets"]} >= {"step", "sequence", "throughput", "size"}
+    assert (run / "bench.md").read_text().count("| pytorch-eager |") == 3
+    assert (run / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Targets" in r.output
+
+
+def test_the_schema_check_can_fail(tiny_run):
+    broken = {"schema": "lstm-edge-bench/1", "sgemm": {"gflops": float("nan"), "median_ms": 1.0},
+              "results": [{"name": "x", "size_bytes": 1, "load_ms": 1, "peak_rss_mb": 1, "floor": False,
+                           "scenarios": {"step": {"median_ms": 0.0}}}], "targets": []}
+    problems = check_bench(broken)
+    assert "sgemm.gflops" in problems and any("x/step: median_ms" in p for p in problems)
+
+
+def test_flop_count_of_one_step():
+    dims = {"input_size": 4, "hidden_size": 64, "num_layers": 2, "output_size": 2}
+    # layer 1: 2·4H·(F + H); layer 2: 2·4H·(H + H); head: 2·H·O
+    assert lstm_flops(dims, 1) == 2 * 256 * 68 + 2 * 256 * 128 + 2 * 64 * 2
+    assert lstm_flops(dims, 10) == 10 * lstm_flops(dims, 1)
+
+
+def test_bench_compare_of_device_results(tmp_path):
+    from lstm_edge.runtime.device_bench import SCHEMA
+
+    doc = {"schema": SCHEMA, "device": {"machine": "aarch64", "cpu_count": 4}, "bundle": {}, "settings": {"threads": 1},
+           "results": [{"artifact": "onnx-fp32.onnx", "size_bytes": 10, "load_ms": 1.0, "peak_rss_mb": 50.0,
+                        "sequence": {"mean_ms": 1.0, "p50_ms": 1.0, "p90_ms": 1.0, "p99_ms": 2.0}, "step": None}]}
+    (tmp_path / "pi.json").write_text(json.dumps(doc))
+    doc["results"][0]["sequence"]["p50_ms"] = 0.5
+    (tmp_path / "laptop.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(app, ["bench", "--compare", str(tmp_path / "pi.json"), "--compare", str(tmp_path / "laptop.json")])
+    assert r.exit_code == 0, r.output
+    assert "0.50×" in r.output
+    (tmp_path / "bad.json").write_text("{}")
+    r = CliRunner().invoke(app, ["bench", "--compare", str(tmp_path / "bad.json")])
+    assert r.exit_code == 3 and "not a bench result" in r.output
