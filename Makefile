@@ -3,12 +3,14 @@
 #   make test   run the test suite
 # and one for the device install:
 #   make device-check   a fresh venv with only `pip install lstm-edge` verifies the demo's bundle
+# and one for the numbers:
+#   make bench          lstm-edge bench on the default model and on the H = 256 throughput model
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test install clean device-check
+.PHONY: demo test install clean device-check bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	test -f artifacts/sensor/report.json || $(MAKE) demo
+	test -f artifacts/throughput/report.json || $(BIN)/lstm-edge pipeline --model models/throughput.toml --out artifacts/throughput
+	$(BIN)/lstm-edge bench artifacts/sensor
+	$(BIN)/lstm-edge bench artifacts/throughput --scenario throughput
 
 DEVICE := build/device
 device-check: $(STAMP)
