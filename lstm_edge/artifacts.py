@@ -7,21 +7,13 @@ never half of one.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
 from lstm_edge.errors import EnvironmentFault, InvalidInputError
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from lstm_edge.runtime.bundle_files import sha256_file   # one implementation, shared with the device
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
