@@ -27,6 +27,7 @@ import numpy as np
 
 from lstm_edge.artifacts import list_artifacts, read_json, read_sidecar
 from lstm_edge.errors import EnvironmentFault, UsageError
+from lstm_edge.runtime.fast_step import SETTINGS as RUNTIME_SETTINGS
 
 SCHEMA = "lstm-edge-bench/1"
 SCENARIOS = {"step": {"batch": 1, "time": 100, "mode": "step"},
@@ -201,9 +202,7 @@ def summarize(meta, peers, skipped, workers, times, accuracy, profiles, rss, thr
     return {"schema": SCHEMA, "model": meta["model"], "dims": dims,
             "settings": {"threads": threads, "rounds": rounds, "calls_per_round": calls, "scenarios": SCENARIOS,
                          "process_per_peer": True, "interleaved": True,
-                         "runtime": {"onnxruntime": "ORT_ENABLE_ALL; step: I/O binding, swapped state buffers",
-                                     "litert": "sequence: signature runner, no delegate (batch resized per call); "
-                                               "step: XNNPACK delegate, fixed batch, tensors by index"}},
+                         "runtime": RUNTIME_SETTINGS},
             "sgemm": {"n": SGEMM_N, "threads": 1, "median_ms": sgemm_s * 1e3, "gflops": sgemm_gflops,
                       "lstm_shape": {"m": m, "k": k, "n": n, "gflops": 2 * m * k * n / lstm_s / 1e9}},
             "flops_per_step": lstm_flops(dims, 1), "results": results, "skipped": skipped, "versions": versions()}

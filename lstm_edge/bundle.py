@@ -137,8 +137,12 @@ def onnx_opsets(path: Path) -> dict[str, int]:
 
 
 def artifact_entry(file: str, stage: str, info: dict, budget, *, source: str | None = None) -> dict:
+    from lstm_edge.runtime.fast_step import SETTINGS
+
+    runtime = DEVICE_FORMATS[info["format"]]
+    settings = dict(SETTINGS[runtime]) if "cn" in info["outputs"] else {"call": SETTINGS[runtime]["call"]}
     return {"file": file, "stage": stage, "parent": info["parent"], "source": source, "format": info["format"],
-            "runtime": DEVICE_FORMATS[info["format"]], "precision": info["precision"], "recipe": info.get("recipe"),
+            "runtime": runtime, "runtime_settings": settings, "precision": info["precision"], "recipe": info.get("recipe"),
             "opset": info.get("opset"), "outputs": list(info["outputs"]),
             "missing_outputs": info.get("missing_outputs", {}), "layout": info.get("layout"),
             "streaming": "cn" in info["outputs"], "chunk": info.get("chunk"),

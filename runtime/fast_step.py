@@ -25,6 +25,15 @@ import numpy as np
 
 from lstm_edge.errors import InvalidInputError
 
+# How each runtime is driven, per use; recorded in bench.json and in each bundle manifest entry.
+SETTINGS = {
+    "onnxruntime": {"call": "InferenceSession, ORT_ENABLE_ALL, intra-op threads as asked (default 1), inter-op 1",
+                    "step": "OrtStepper: I/O binding, two preallocated state buffers swapped each step"},
+    "litert": {"call": "signature runner without delegates (the batch is resized per call, which XNNPACK "
+                       "cannot re-plan; it has no LSTM kernel anyway)",
+               "step": "LiteRTStepper: XNNPACK delegate, shapes fixed once, tensors set and read by index"},
+}
+
 
 def _check_x(x: np.ndarray, shape: tuple, where: str) -> None:
     if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.shape != shape:

@@ -74,7 +74,9 @@ def test_targets_are_ratios_of_one_run():
                 "floor": floor, "scenarios": {k: {"median_ms": v[0], "gflops": v[1], "steps_per_s": 6400 / v[0]}
                                               for k, v in scenarios.items()}}
 
-    doc = {"dims": {"hidden_size": 256}, "flops_per_step": 1e6, "sgemm": {"gflops": 100.0, "n": 1024,
+    scenarios = {"step": {"mode": "step", "time": 100}, "sequence": {"mode": "call", "time": 100},
+                 "throughput": {"mode": "call", "time": 100}}
+    doc = {"dims": {"hidden_size": 256}, "flops_per_step": 1e6, "settings": {"scenarios": scenarios}, "sgemm": {"gflops": 100.0, "n": 1024,
            "lstm_shape": {"m": 64, "k": 256, "n": 1024, "gflops": 90.0}},
            "results": [peer("pytorch-eager", "fp32", 100, runtime="pytorch", step=(0.2, 1), sequence=(1.0, 1), throughput=(100, 50)),
                        peer("floor:onnxruntime", "—", 1, floor=True, step=(0.01, 0), sequence=(0.02, 0), throughput=(0.05, 0)),

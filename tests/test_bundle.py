@@ -67,6 +67,7 @@ def test_manifest_records_what_the_device_needs(copied):
     for a in m["artifacts"]:
         assert not a["file"].startswith("/") and "/" not in a["file"]
         assert a["budget"], a["file"]                       # every artefact carries its budget
+        assert a["runtime_settings"]["call"] and ("step" in a["runtime_settings"]) == a["streaming"]
         if a["format"] in ("onnx", "ort"):
             assert a["opset"]["ai.onnx"] >= 17
         if a["format"] == "tflite":
