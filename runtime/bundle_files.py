@@ -81,7 +81,16 @@ def open_bundle(path: str | Path, *, scratch: Path | None = None) -> Bundle:
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"{path}: no such bundle", hint="copy the whole bundle directory (or its .tar.gz)")
-    root = path if path.is_dir() else _extract(path, scratch or Path(tempfile.mkdtemp(prefix="lstm-edge-bundle-")))
+    if path.is_dir():
+        root = path
+    else:
+        if scratch is None:   # lives as long as the process: runners open the files later
+            import atexit
+            import shutil
+
+            scratch = Path(tempfile.mkdtemp(prefix="lstm-edge-bundle-"))
+            atexit.register(shutil.rmtree, scratch, True)
+        root = _extract(path, scratch)
     manifest = _read_manifest(root)
     for name, entry in manifest["files"].items():
         check_file(root, name, entry)
@@ -106,7 +115,41 @@ def _read_manifest(root: Path) -> dict:
     if manifest.get("content_sha256") != manifest_digest(manifest):
         raise InvalidInputError(f"{path}: content digest does not match: the manifest is corrupt or was edited",
                                 hint="copy the bundle again from the host")
+    problems = schema_problems(manifest)
+    if problems:
+        raise InvalidInputError(f"{path}: {'; '.join(problems[:5])}",
+                                hint="re-bundle with: lstm-edge bundle DIR --out BUNDLE")
     return manifest
+
+
+ARTIFACT_KEYS = ("file", "stage", "parent", "runtime", "precision", "outputs", "budget")
+
+
+def schema_problems(manifest: dict) -> list[str]:
+    """What a manifest lacks; above all, any file it would use without a hash for it."""
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(isinstance(e, dict) and {"sha256", "size_bytes"} <= set(e)
+                                              for e in files.values()):
+        return ["'files' must map each file to its sha256 and size_bytes"]
+    problems = []
+    if not isinstance(manifest.get("model"), dict) or "weights_sha256" not in manifest["model"]:
+        problems.append("'model.weights_sha256' is missing")
+    if not isinstance(manifest.get("golden"), dict) or not manifest["golden"].get("cases"):
+        problems.append("'golden.cases' is missing")
+    if GOLDEN not in files:
+        problems.append(f"{GOLDEN} is not listed with a hash")
+    artifacts = manifest.get("artifacts")
+    if not isinstance(artifacts, list) or not artifacts:
+        return problems + ["'artifacts' must be a non-empty list"]
+    for k, a in enumerate(artifacts):
+        missing = [key for key in ARTIFACT_KEYS if not isinstance(a, dict) or key not in a]
+        if missing:
+            problems.append(f"artifacts[{k}] lacks {missing}")
+        elif a["file"] not in files:
+            problems.append(f"artefact {a['file']!r} is not listed with a hash: it would be loaded unverified")
+        elif a["runtime"] not in ("onnxruntime", "litert"):
+            problems.append(f"artefact {a['file']!r}: unknown runtime {a['runtime']!r}")
+    return problems
 
 
 def safe_path(root: Path, name: str) -> Path:

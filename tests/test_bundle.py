@@ -240,3 +240,19 @@ def test_run_npz_and_csv(copied, tmp_path):
     lines = (tmp_path / "in.out.csv").read_text().splitlines()
     assert lines[0] == "t,forecast_next_temperature,forecast_next_load,anomaly" and len(lines) == 31
     assert harness(["run", str(copied), "--input", str(tmp_path / "in.csv"), "--artifact", "tflite-fp32.tflite"]) == 2
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m["files"].pop("onnx-fp32.onnx"), "not listed with a hash"),
+    (lambda m: m["artifacts"][0].pop("budget"), "lacks ['budget']"),
+    (lambda m: m["model"].pop("weights_sha256"), "weights_sha256"),
+    (lambda m: m["artifacts"][0].update(runtime="tvm"), "unknown runtime"),
+])
+def test_a_consistent_but_incomplete_manifest_is_refused(copied, capsys, edit, message):
+    """Digest recomputed, so only the schema check can catch it — above all an artefact without a hash."""
+    m = json.loads((copied / MANIFEST).read_text())
+    edit(m)
+    m["content_sha256"] = manifest_digest(m)
+    (copied / MANIFEST).write_text(json.dumps(m))
+    assert harness(["verify", str(copied)]) == 3
+    assert message in capsys.readouterr().err
