@@ -101,6 +101,6 @@ def finish(report, directory, *, extra: tuple[str, ...] = ()) -> None:
     print_report(report)
     console().print(f"wrote {directory}/report.json and {directory}/report.md")
     for line in extra:
-        console().print(line, markup=False)
+        typer.echo(line)
     if not report.passed:
         raise typer.Exit(1)

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import console, handles_errors, say
+from lstm_edge.cli._common import handles_errors, say
 
 NAME = "bench"
 
@@ -28,8 +28,8 @@ def command(
 
         docs = load_results(compare)
         for k, (doc, path) in enumerate(zip(docs, compare)):
-            console().print(f"[{k}] {label(doc, path)}", markup=False)
-        console().print(format_table(*compare_rows(docs)), markup=False)
+            typer.echo(f"[{k}] {label(doc, path)}")
+        typer.echo(format_table(*compare_rows(docs)))
         return
     if directory is None:
         raise UsageError("give an output directory to benchmark, or --compare FILE …")
@@ -37,5 +37,5 @@ def command(
     from lstm_edge.bench_report import markdown
 
     doc = bench(directory, scenarios=scenario or None, threads=threads, rounds=rounds, progress=say)
-    console().print(markdown(doc), markup=False)
-    console().print(f"wrote {directory}/bench.json, bench.md and bench.png", markup=False)
+    typer.echo(markdown(doc))
+    typer.echo(f"wrote {directory}/bench.json, bench.md and bench.png")

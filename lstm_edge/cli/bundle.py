@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import console, handles_errors, say
+from lstm_edge.cli._common import handles_errors, say
 
 NAME = "bundle"
 
@@ -28,16 +28,15 @@ def command(
 def print_bundle(manifest: dict, out: Path, archive: bool) -> None:
     from lstm_edge.runtime.device_verify import format_table
 
-    c = console()
     rows = [(h["file"], h["runtime"], h["precision"], h["parent"],
              *(f"{h[k]:.2e}" if h[k] is not None else "—" for k in ("vs_parent", "vs_pytorch")), h["status"])
             for h in manifest["host_check"]]
-    c.print(format_table(("artefact", "runtime", "precision", "parent", "max|Δ| vs parent", "max|Δ| vs pytorch",
-                          "verdict"), rows), markup=False)
+    typer.echo(format_table(("artefact", "runtime", "precision", "parent", "max|Δ| vs parent", "max|Δ| vs pytorch",
+                             "verdict"), rows))
     for line in op_lines(manifest):
-        c.print(line, markup=False)
+        typer.echo(line)
     total = sum(f["size_bytes"] for f in manifest["files"].values())
-    c.print(f"wrote {out} ({len(manifest['files'])} files, {total / 1024:.0f} KiB)"
+    typer.echo(f"wrote {out} ({len(manifest['files'])} files, {total / 1024:.0f} KiB)"
             + (f" and {out}.tar.gz" if archive else "") + f"; on the device: python -m lstm_edge.runtime verify {out.name}")
 
 
