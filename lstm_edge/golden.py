@@ -9,7 +9,7 @@ Two cases, both drawn from the parity cases `verify` judged:
 Stored in one npz (no pickles) as "<case>.<x|h0|c0|target>" and "<stage>.<case>.<y|hn|cn>",
 with "model_sha256", the hash of the weights they came from. Of the windows case only y's
 last step is kept (what the metric scores: (Nw, 1, O)); the state case keeps every output at
-every step. That keeps golden.npz small (≈ 0.5 MB for the default model, not 10 MB).
+every step. That keeps golden.npz small (0.23 MiB for the default model, not 10 MB).
 """
 from __future__ import annotations
 
