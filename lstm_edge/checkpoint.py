@@ -81,6 +81,8 @@ def _load_npz(path: Path, want_sha: str | None) -> dict[str, np.ndarray]:
 def load_checkpoint(ckpt_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
     """→ (tensors as float32 numpy arrays, meta). Refuses pickles, checks hash and shapes."""
     from safetensors import SafetensorError
+
+    from lstm_edge.runtime.sniff import expect
     from safetensors.numpy import load_file
 
     ckpt_dir = Path(ckpt_dir)
@@ -92,6 +94,7 @@ def load_checkpoint(ckpt_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
     if not meta_path.exists() or not weights_path.exists():
         raise InvalidInputError(f"{ckpt_dir} holds no checkpoint ({META} + {WEIGHTS})",
                                 hint="train one first: lstm-edge train --model models/sensor.toml --out DIR")
+    expect(weights_path, "safetensors")       # a pickle or torch zip under this name: exit 4, never opened
     meta = read_json(meta_path)
     actual = sha256_file(weights_path)
     if actual != meta.get("weights_sha256"):

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
+from lstm_edge.runtime.sniff import SUFFIX_KIND, expect
 
 
 class Runner(Protocol):
@@ -40,6 +41,12 @@ def open_runner(path: str | Path, *, threads: int = 1, in_process: bool = False)
         (b, _, f) = inner.expected["x"]   # the child steps through time itself: any length
         return ChildRunner(path, input_names=inner.input_names, output_names=inner.output_names,
                            expected=inner.expected | {"x": (b, None, f)})
+    if suffix in SUFFIX_KIND and suffix != ".npz":
+        expect(path, SUFFIX_KIND[suffix])   # by its first bytes: a .pt renamed .onnx is named as such
+    if suffix == ".onnx":
+        from lstm_edge.runtime.onnx_scan import scan_onnx
+
+        scan_onnx(path)                     # external data outside the directory, raw bytes vs dims
     if suffix in (".onnx", ".ort"):
         from lstm_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
