@@ -74,8 +74,9 @@ def _load_npz(path: Path, want_sha: str | None) -> dict[str, np.ndarray]:
     if sha256_file(path) != want_sha:
         raise InvalidInputError(f"{path}: sha256 does not match {META}: the file is corrupt or from another model",
                                 hint="re-run lstm-edge train")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    from lstm_edge.runtime.sniff import read_npz
+
+    return read_npz(path)
 
 
 def load_checkpoint(ckpt_dir: Path) -> tuple[dict[str, np.ndarray], dict]:

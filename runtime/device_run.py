@@ -58,10 +58,12 @@ def _run_npz(bundle, source: Path, name, output: Path, threads: int) -> str:
     from lstm_edge.runtime.stream import open_sequence_runner
 
     a = choose_artifact(bundle, name, streaming=False)
-    with np.load(source, allow_pickle=False) as z:
-        if "x" not in z.files:
-            raise InvalidInputError(f"{source}: no array 'x' (B, T, F); found {z.files}")
-        feeds = {k: z[k] for k in ("x", "h0", "c0") if k in z.files}
+    from lstm_edge.runtime.sniff import read_npz
+
+    arrays = read_npz(source)
+    if "x" not in arrays:
+        raise InvalidInputError(f"{source}: no array 'x' (B, T, F); found {sorted(arrays)}")
+    feeds = {k: arrays[k] for k in ("x", "h0", "c0") if k in arrays}
     x = feeds["x"]
     if x.ndim != 3:
         raise InvalidInputError(f"{source}: 'x' has shape {x.shape}, expected (B, T, F)")

@@ -68,7 +68,11 @@ class LiteRTRunner:
                 scale, zero = self.in_quant[k]
                 v = np.clip(np.round(v / scale + zero), -128, 127).astype(np.int8)
             args[k] = np.ascontiguousarray(v)
-        outs = self.runner(**args)
+        try:
+            outs = self.runner(**args)
+        except (RuntimeError, ValueError) as e:   # resize/allocate of a malformed graph (fuzz: "Invalid tensor index")
+            raise InvalidInputError(f"{self.path}: LiteRT cannot run this model: {str(e)[:300]}",
+                                    hint="the artefact is malformed; re-export it")
         result = {}
         for k in self.output_names:
             v = np.array(outs[k])

@@ -24,11 +24,13 @@ def rows_from_file(path: Path, features: list[str]) -> Iterator[np.ndarray]:
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z.files or z["x"].ndim != 2 or z["x"].shape[1] != len(features):
-                raise InvalidInputError(f"{path}: expected an array 'x' of shape (T, {len(features)}) "
-                                        f"with columns {features}")
-            yield from z["x"].astype(np.float32)
+        from lstm_edge.runtime.sniff import read_npz
+
+        x = read_npz(path).get("x")
+        if x is None or x.ndim != 2 or x.shape[1] != len(features):
+            raise InvalidInputError(f"{path}: expected an array 'x' of shape (T, {len(features)}) "
+                                    f"with columns {features}")
+        yield from x.astype(np.float32)
         return
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)

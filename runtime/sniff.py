@@ -87,3 +87,27 @@ def expect(path: Path, kind: str) -> None:
                               "lstm-edge never unpickles", hint="export the model, or save weights with safetensors")
     raise InvalidInputError(f"{path}: this is {DESCRIPTION[got]}, not {DESCRIPTION[kind]}",
                             hint=f"pass {DESCRIPTION[kind]} (checked by its first bytes, not its name)")
+
+
+def read_npz(path: Path) -> dict:
+    """Every array of an .npz, pickles refused; any corruption (bad zip, CRC, truncated member,
+    a non-array inside) is exit 3 naming the file — found by the fuzz loop as BadZipFile."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+    kind = sniff(path)
+    if kind != "zip":
+        if kind in ("pickle", "torch-zip"):
+            raise SecurityRefusal(f"{path}: this is {DESCRIPTION[kind]}, not an npz; lstm-edge never unpickles")
+        raise InvalidInputError(f"{path}: this is {DESCRIPTION[kind]}, not an npz of arrays")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise InvalidInputError(f"{path}: a corrupt npz ({type(e).__name__}: {str(e)[:120]})",
+                                hint="copy or regenerate the file")
