@@ -9,6 +9,7 @@ writes absolute paths into its comments, which would leak the host's directories
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lstm_edge.errors import ConversionError
@@ -28,11 +29,27 @@ def to_ort(onnx_path: Path, out_path: Path) -> Path:
     try:
         ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"],
                              disabled_optimizers=["NchwcTransformer"])
-    except Exception as e:  # onnxruntime raises its own exception types
+    except Exception as e:  # onnxruntime raises its own exception types, and a full disk reads like any other
+        _can_write(out_path, 2 * onnx_path.stat().st_size + (64 << 10))   # an .ort is larger than its .onnx
         raise ConversionError(str(out_path), [f"onnxruntime could not save {onnx_path.name} in ORT format: {e}"])
     if not out_path.exists() or out_path.read_bytes()[4:8] != b"ORTM":
         raise ConversionError(str(out_path), ["no ORT-format file was written (expected the 'ORTM' identifier)"])
     return out_path
+
+
+def _can_write(path: Path, size: int) -> None:
+    """Raise the environment's own error (disk full, read-only: exit 5) if `size` bytes cannot be written at `path`."""
+    from lstm_edge.errors import from_os_error
+
+    try:
+        with open(path, "wb") as f:
+            f.write(b"\0" * size)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise from_os_error(e)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def required_operators(ort_paths: list[Path], config_path: Path) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from lstm_edge.errors import EnvironmentFault, InvalidInputError
@@ -77,12 +78,86 @@ def list_artifacts(directory: Path) -> list[Path]:
                   if p.with_suffix("").exists() and p.name not in ("model.json", "report.json"))
 
 
+@contextmanager
+def staged_output(out: Path):
+    """Build `out` in a staging directory and swap it into place only if the block succeeds.
+
+    While it runs, `out` is locked against a second lstm-edge writer (exit 5, naming the pid):
+    the lock only gives a clear message; correctness rests on the atomic swap. On any error
+    or signal the staging directory goes and the previous `out` stays byte-identical; after a
+    kill -9, the next run into `out` sweeps what the dead one left."""
+    import shutil
+
+    with output_lock(Path(out)):
+        staging = staging_dir(out)
+        try:
+            yield staging
+            publish_dir(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+@contextmanager
+def output_lock(out: Path):
+    import fcntl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise EnvironmentFault(f"cannot write beside {out}: {e.strerror or e}",
+                               hint="check that the output's parent directory exists and is writable")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise EnvironmentFault(f"{out} is being written by another lstm-edge process (pid {holder})",
+                               hint="wait for it to finish, or choose another --out")
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)   # never left inside a tree that gets published
+        os.close(fd)
+
+
+def sweep_stale(out: Path) -> list[Path]:
+    """Remove staging and old directories beside `out` whose process is gone (a kill -9 leaves them)."""
+    import re
+    import shutil
+
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(staging|old)-(\d+)-")
+    swept = []
+    for p in out.parent.iterdir() if out.parent.is_dir() else []:
+        m = pattern.match(p.name)
+        if m and p.is_dir() and not _alive(int(m.group(2))):
+            shutil.rmtree(p, ignore_errors=True)
+            swept.append(p)
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def staging_dir(out: Path) -> Path:
-    """A fresh, unique directory beside `out` (same filesystem, so publishing is a rename)."""
+    """A fresh, unique directory beside `out` (same filesystem, so publishing is a rename);
+    its name carries our pid, so a later run can tell an orphan from a live one."""
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+        sweep_stale(out)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-{os.getpid()}-"))
         staging.chmod(umask_mode(0o777))   # mkdtemp makes 0700; the published directory gets the umask mode
         return staging
     except OSError as e:
@@ -102,15 +177,29 @@ def publish_dir(staging: Path, out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise EnvironmentFault(f"{out} exists and is not a directory", hint="choose another --out")
     if out.exists() and _exchange(staging, out):
+        _fsync_dir(out.parent)
         shutil.rmtree(staging)          # staging now holds the previous output
         return
     old = None
     if out.exists():
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-{os.getpid()}-"))
         os.rename(out, old / "previous")
     os.rename(staging, out)
+    _fsync_dir(out.parent)
     if old is not None:
         shutil.rmtree(old)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable: fsync the directory that holds the new name."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def umask_mode(base: int) -> int:

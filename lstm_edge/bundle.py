@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from lstm_edge.artifacts import publish_dir, read_json, read_sidecar, sha256_file, staging_dir, write_json_atomic, write_sidecar
+from lstm_edge.artifacts import read_json, read_sidecar, sha256_file, staged_output, write_json_atomic, write_sidecar
 from lstm_edge.errors import ParityError, UsageError
 from lstm_edge.runtime.bundle_files import GOLDEN, MANIFEST, SCHEMA, manifest_digest
 
@@ -47,8 +47,7 @@ def bundle(directory: Path, out: Path, *, artifacts: list[str] | None = None, ar
     norm = Normalization.from_dict(meta["normalization"])
     chosen = choose_stages(report, artifacts)
     cases = golden_cases(spec, meta["dims"], load_test_set(directory, meta), norm, meta["targets"])
-    staging = staging_dir(out)
-    try:
+    with staged_output(out) as staging:
         entries = stage_artifacts(directory, staging, chosen, spec, say)
         say("golden vectors: PyTorch and every bundled stage on the golden cases")
         write_golden_file(directory, staging, entries, cases, tensors, meta)
@@ -59,10 +58,6 @@ def bundle(directory: Path, out: Path, *, artifacts: list[str] | None = None, ar
         manifest = write_manifest(staging, meta, spec, entries, cases, report)
         say("checking the bundle as the device will: hashes, then golden vectors against the budgets")
         manifest = self_check(staging, manifest)
-        publish_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     if archive:
         write_archive(out)
     return manifest

@@ -81,3 +81,36 @@ class EnvironmentFault(LstmEdgeError):
 
     exit_code = 5
     kind = "environment fault"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so staging directories are removed on the way out (exit 143)."""
+
+    exit_code = 143
+
+
+def on_sigterm() -> None:
+    """Turn SIGTERM into Terminated: `finally` and `except BaseException` blocks then run."""
+    import signal
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+
+
+# errno values that mean "this machine cannot do it now", not "your input is wrong"
+_ENVIRONMENT_ERRNOS = {"ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EACCES", "EPERM", "EMFILE", "ENFILE", "ENOMEM", "EBUSY"}
+
+
+def from_os_error(e: OSError) -> LstmEdgeError:
+    """An OSError that escaped our own checks, as a typed error: disk full, read-only or
+    permissions → exit 5; a path that does not exist → exit 3."""
+    import errno
+
+    name = errno.errorcode.get(e.errno or 0, "")
+    where = f"{e.filename}: " if e.filename else ""
+    if name in _ENVIRONMENT_ERRNOS:
+        return EnvironmentFault(f"{where}{e.strerror or e} ({name})",
+                                hint="free disk space or choose a writable output directory; the previous output is unchanged")
+    return InvalidInputError(f"{where}{e.strerror or e}" + (f" ({name})" if name else ""))

@@ -6,10 +6,9 @@ so an interrupted run leaves the previous OUT as it was.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from lstm_edge.artifacts import publish_dir, staging_dir
+from lstm_edge.artifacts import staged_output
 from lstm_edge.converters.recipes import RECIPES
 from lstm_edge.data.load import load_series
 from lstm_edge.export import FORMATS, export
@@ -23,19 +22,14 @@ BUNDLE = "bundle"
 
 def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, bar: bool = True) -> Report:
     say = progress or (lambda msg: None)
+    from lstm_edge.bundle import bundle
+
     series = load_series(spec, data)
-    staging = staging_dir(out)
-    try:
+    with staged_output(out) as staging:
         say(f"training '{spec.name}' on {series.source} ({len(series.values)} steps, {len(series.columns)} channels)")
         train(spec, series, staging, progress=bar)
         export(staging, list(FORMATS), recipes=list(RECIPES), progress=say)
         report = verify(staging, progress=say)
-        from lstm_edge.bundle import bundle
-
         say("bundling every stage that passed for the device (OUT/bundle)")
         bundle(staging, staging / BUNDLE, progress=say)
-        publish_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return report

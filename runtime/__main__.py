@@ -19,7 +19,11 @@ from lstm_edge.errors import LstmEdgeError, ParityError
 
 
 def main(argv=None) -> int:
+    from lstm_edge.errors import from_os_error, on_sigterm
+
     args = parser().parse_args(argv)
+    if argv is None:
+        on_sigterm()
     try:
         return args.func(args)
     except LstmEdgeError as e:
@@ -27,9 +31,15 @@ def main(argv=None) -> int:
             raise
         print(f"lstm-edge: {e.kind}: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("lstm-edge: interrupted", file=sys.stderr)
-        return 130
+        return getattr(e, "exit_code", 130)
+    except OSError as e:
+        if args.debug:
+            raise
+        err = from_os_error(e)
+        print(f"lstm-edge: {err.kind}: {err}", file=sys.stderr)
+        return err.exit_code
     except Exception as e:   # a bug of ours: say so briefly; the traceback is one flag away
         if args.debug:
             raise

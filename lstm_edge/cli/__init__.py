@@ -24,4 +24,7 @@ for _module in (train, export, verify, pipeline, stream, bundle, bench):
 
 
 def main() -> None:
+    from lstm_edge.errors import on_sigterm
+
+    on_sigterm()          # SIGTERM cleans up like Ctrl-C does, then exits 143
     app()

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from lstm_edge.errors import LstmEdgeError
+from lstm_edge.errors import LstmEdgeError, from_os_error
 
 DEBUG = False
 
@@ -24,9 +24,15 @@ def handles_errors(fn):
                 raise
             typer.echo(f"lstm-edge: {e.kind}: {e}", err=True)
             raise typer.Exit(e.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:   # SIGINT (130) or SIGTERM (Terminated, 143)
             typer.echo("lstm-edge: interrupted; the previous output is unchanged", err=True)
-            raise typer.Exit(130)
+            raise typer.Exit(getattr(e, "exit_code", 130))
+        except OSError as e:   # disk full, read-only, permissions … that escaped a typed check
+            if DEBUG:
+                raise
+            err = from_os_error(e)
+            typer.echo(f"lstm-edge: {err.kind}: {err}", err=True)
+            raise typer.Exit(err.exit_code)
         except (typer.Exit, typer.Abort):
             raise
         except Exception as e:  # a bug of ours: say so briefly; the traceback is one flag away

@@ -21,7 +21,7 @@ def command(
     period: Optional[int] = typer.Option(None, "--period", help="Seasonal period in rows, for the baseline."),
 ):
     """Train a reference model; writes model.safetensors, model.json and test_set.npz into OUT."""
-    from lstm_edge.artifacts import publish_dir, staging_dir
+    from lstm_edge.artifacts import staged_output
     from lstm_edge.data.load import load_series
     from lstm_edge.spec import with_data_overrides, load_spec
     from lstm_edge.train import train
@@ -29,15 +29,8 @@ def command(
     spec = with_data_overrides(load_spec(model), data=data, targets=target, features=feature, period=period)
     series = load_series(spec, data, time_column=time_column)
     say(f"training '{spec.name}' on {series.source} ({len(series.values)} rows, {len(series.columns)} columns)")
-    staging = staging_dir(out)
-    try:
+    with staged_output(out) as staging:
         result = train(spec, series, staging)
-        publish_dir(staging, out)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     f = result.meta["test_metrics"]
     console().print(f"test MAE {f['mae_std_units']:.4f} std units vs seasonal-naive "
                     f"{f['seasonal_naive_mae_std_units']:.4f} ({f['improvement_vs_seasonal_naive_pct']:+.1f} %); "
