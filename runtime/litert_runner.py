@@ -36,8 +36,16 @@ class LiteRTRunner:
             raise InvalidInputError(f"{self.path}: LiteRT cannot load this model: {str(e)[:300]}")
         if SIGNATURE not in signatures:
             raise InvalidInputError(f"{self.path}: no '{SIGNATURE}' signature (found {list(signatures)})")
-        self.runner = self.interpreter.get_signature_runner(SIGNATURE)
         self.batch_resizable = batch_resizable
+        try:
+            self._read_signature()
+        except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as e:   # fuzz: undecodable names, …
+            raise InvalidInputError(f"{self.path}: its '{SIGNATURE}' signature is not x, h0, c0 → y, hn[, cn] "
+                                    f"as lstm-edge writes it ({type(e).__name__}: {str(e)[:200]})",
+                                    hint="the artefact is malformed or not an lstm-edge export")
+
+    def _read_signature(self) -> None:
+        self.runner = self.interpreter.get_signature_runner(SIGNATURE)
         inputs = self.runner.get_input_details()
         self.in_quant = {n: d["quantization"] for n, d in inputs.items() if d["dtype"] == np.int8}
         self.out_quant = {n: d["quantization"] for n, d in self.runner.get_output_details().items()

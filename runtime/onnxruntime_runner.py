@@ -29,5 +29,10 @@ class OnnxRuntimeRunner:
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         check_inputs(feeds, self.expected, self.name)
-        outs = self.session.run(None, feeds)
+        try:
+            outs = self.session.run(None, feeds)
+        except Exception as e:   # inputs were checked above, so the model itself is at fault (fuzz: a Gather
+            # index out of range, an LSTM weight of the wrong size): ORT raises its own exception types
+            raise InvalidInputError(f"{self.path}: onnxruntime cannot run this model: {str(e)[:300]}",
+                                    hint="the artefact is malformed; re-export it")
         return dict(zip(self.output_names, outs))

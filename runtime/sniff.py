@@ -108,6 +108,7 @@ def read_npz(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+    except (ValueError, OSError, EOFError, KeyError, SyntaxError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error, Exception) as e:   # numpy's header parser and zipfile raise many types (fuzz: TokenError, …)
         raise InvalidInputError(f"{path}: a corrupt npz ({type(e).__name__}: {str(e)[:120]})",
                                 hint="copy or regenerate the file")

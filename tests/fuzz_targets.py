@@ -112,7 +112,11 @@ def run_one(target: str, src: Path, work: Path, data: bytes) -> str:
     except LstmEdgeError as e:
         return str(e.exit_code)
     except Exception as e:   # an untyped error is a bug: the user would see a traceback or "internal error"
-        return f"bug:{type(e).__name__}:{str(e)[:120]}"
+        import traceback
+
+        frame = traceback.extract_tb(e.__traceback__)[-1]
+        (work / f"bug-input-{type(e).__name__}").write_bytes(data)
+        return f"bug:{type(e).__name__}:{str(e)[:120]} at {Path(frame.filename).name}:{frame.lineno}"
 
 
 def seed_file(target: str, src: Path, work: Path) -> bytes:

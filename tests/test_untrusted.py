@@ -120,3 +120,54 @@ def test_truncated_onnx_is_exit_3(tiny_run, tmp_path, cut):
     data = (out / "onnx-fp32.onnx").read_bytes()
     (tmp_path / "t.onnx").write_bytes(data[:cut])
     assert refusal(lambda: open_runner(tmp_path / "t.onnx")).exit_code == 3
+
+
+# --- regressions from the fuzz loop ------------------------------------------------------------
+
+def test_fuzz_regression_corrupt_npz_header_is_exit_3(tmp_path):
+    """Fuzz found BadZipFile, TokenError and NotImplementedError escaping np.load."""
+    from lstm_edge.runtime.sniff import read_npz
+
+    np.savez(tmp_path / "a.npz", x=np.zeros(2, np.float32))
+    data = (tmp_path / "a.npz").read_bytes()
+    (tmp_path / "b.npz").write_bytes(data.replace(b"'shape': (2,)", b"'shape': (2,,"))   # same length, unbalanced
+    for name, blob in (("b.npz", None), ("c.npz", data[:60] + b"\0" * 40 + data[100:])):
+        if blob is not None:
+            (tmp_path / name).write_bytes(blob)
+        e = refusal(lambda: read_npz(tmp_path / name))
+        assert e.exit_code == 3 and "corrupt npz" in e.message and name in e.message
+
+
+def test_fuzz_regression_onnx_that_fails_while_running_is_exit_3(tiny_run, tmp_path):
+    """Fuzz found onnxruntime's own exceptions (a Gather index out of range) escaping run()."""
+    import onnx
+    from onnx import numpy_helper
+
+    out, _ = tiny_run
+    m = onnx.load(str(out / "onnx-fp32.onnx"))
+    gather = next(n for n in m.graph.node if n.op_type == "Gather")
+    const = next(n for n in m.graph.node if n.op_type == "Constant" and n.output[0] == gather.input[1])
+    const.attribute[0].t.CopyFrom(numpy_helper.from_array(np.array([0, 99], np.int64)))
+    onnx.save(m, str(tmp_path / "bad.onnx"))
+    runner = open_runner(tmp_path / "bad.onnx")
+    zero = np.zeros((2, 1, 8), np.float32)
+    e = refusal(lambda: runner.run({"x": np.zeros((1, 3, 4), np.float32), "h0": zero, "c0": zero}))
+    assert e.exit_code == 3 and "onnxruntime cannot run this model" in e.message
+
+
+def test_fuzz_regression_tflite_with_a_foreign_signature_is_exit_3(tmp_path):
+    """Fuzz found ValueError/UnicodeDecodeError escaping the signature reading."""
+    from lstm_edge.converters.to_tflite import import_tensorflow
+
+    tf, _ = import_tensorflow()
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="pixels")])
+    def f(pixels):
+        return {"logits": pixels * 2.0}
+
+    holder = tf.Module()
+    holder.f = f
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], holder)
+    (tmp_path / "foreign.tflite").write_bytes(conv.convert())
+    e = refusal(lambda: open_runner(tmp_path / "foreign.tflite"))
+    assert e.exit_code == 3 and "signature is not x, h0, c0" in e.message
