@@ -16,11 +16,18 @@ from pathlib import Path
 
 def op_codes(path: Path) -> list[str]:
     """Every operator of the main subgraph, in order: builtin name, or 'CUSTOM:<code>'."""
-    from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils as fbu
 
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     model = fbu.read_model(str(path))
+    codes = op_codes_of(model)
+    return [codes[op.opcodeIndex] for g in model.subgraphs[:1] for op in g.operators]
+
+
+def op_codes_of(model) -> list[str]:
+    """The model's operator-code table as names."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     codes = []
     for c in model.operatorCodes:
         code = max(c.builtinCode, c.deprecatedBuiltinCode)   # the schema's two fields for one code
@@ -29,7 +36,7 @@ def op_codes(path: Path) -> list[str]:
             codes.append(f"CUSTOM:{custom}")
         else:
             codes.append(names.get(code, f"BUILTIN_{code}"))
-    return [codes[op.opcodeIndex] for g in model.subgraphs[:1] for op in g.operators]
+    return codes
 
 
 def xnnpack_partitions(path: Path) -> tuple[Counter, int]:
@@ -72,3 +79,61 @@ def op_table(path: Path) -> dict:
                             "not_delegated": {o: n - taken.get(o, 0) for o, n in sorted(ops.items())
                                               if n > taken.get(o, 0)}}
     return table
+
+
+def semantic_fingerprint(path: Path) -> dict:
+    """What the model computes, without what only names it: per subgraph the operators in order
+    (op, inputs, outputs, options), every tensor's shape, dtype, quantization and the sha256 of
+    its constant data, and the signatures' name → tensor mapping. Tensor names and metadata
+    (converter version, …) are left out: they change the bytes, not the function."""
+    import hashlib
+
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model(str(path))
+    codes = op_codes_of(model)
+
+    def data(t):
+        buf = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
+        return None if buf is None or len(buf) == 0 else hashlib.sha256(bytes(buf)).hexdigest()
+
+    def quant(t):
+        q = t.quantization
+        return None if q is None or q.scale is None else [list(map(float, q.scale)), list(map(int, q.zeroPoint))]
+
+    return {
+        "subgraphs": [{
+            "operators": [[codes[op.opcodeIndex], list(map(int, op.inputs)), list(map(int, op.outputs)),
+                           repr(vars(op.builtinOptions)) if op.builtinOptions is not None else None]
+                          for op in g.operators],
+            "tensors": [[list(map(int, t.shape if t.shape is not None else [])), int(t.type), quant(t), data(t)]
+                        for t in g.tensors],
+            "inputs": list(map(int, g.inputs)), "outputs": list(map(int, g.outputs))} for g in model.subgraphs],
+        "signatures": [{"key": s.signatureKey.decode() if isinstance(s.signatureKey, bytes) else s.signatureKey,
+                        "inputs": sorted((t.name.decode(), int(t.tensorIndex)) for t in s.inputs),
+                        "outputs": sorted((t.name.decode(), int(t.tensorIndex)) for t in s.outputs)}
+                       for s in model.signatureDefs or []],
+    }
+
+
+def semantic_diff(a: Path, b: Path) -> list[str]:
+    """The fields in which two TFLite files differ: semantic ones by name, then names/metadata."""
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    fa, fb = semantic_fingerprint(a), semantic_fingerprint(b)
+    diffs = []
+    for k, (ga, gb) in enumerate(zip(fa["subgraphs"], fb["subgraphs"])):
+        for part in ("operators", "tensors", "inputs", "outputs"):
+            if ga[part] != gb[part]:
+                which = [i for i, (x, y) in enumerate(zip(ga[part], gb[part])) if x != y] if part in ("operators", "tensors") else []
+                diffs.append(f"subgraph {k} {part}" + (f" {which[:10]}" if which else "")
+                             + (f" (count {len(ga[part])} vs {len(gb[part])})" if len(ga[part]) != len(gb[part]) else ""))
+    if len(fa["subgraphs"]) != len(fb["subgraphs"]):
+        diffs.append(f"subgraph count {len(fa['subgraphs'])} vs {len(fb['subgraphs'])}")
+    if fa["signatures"] != fb["signatures"]:
+        diffs.append("signatures")
+    ma, mb = fbu.read_model(str(a)), fbu.read_model(str(b))
+    names = sum(ta.name != tb.name for ga, gb in zip(ma.subgraphs, mb.subgraphs) for ta, tb in zip(ga.tensors, gb.tensors))
+    if names:
+        diffs.append(f"tensor names ({names} differ; not semantic)")
+    return diffs

@@ -73,6 +73,9 @@ def keras_model(tensors: dict, dims: dict):
     dimension so that their layout is exactly the contract's (L, B, H).
     """
     tf, keras = import_tensorflow()
+    # Keras numbers its layers per process (lambda, lambda_5, model_1 …) and the names land in
+    # the flatbuffer: without a fresh session a second export in one process differs in bytes.
+    keras.backend.clear_session()
     F, H, L, O = dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"]
     x = keras.Input((None, F), batch_size=1, name="x")
     h0 = keras.Input((1, H), batch_size=L, name="h0")
@@ -135,8 +138,18 @@ def to_tflite(model, tensors: dict, dims: dict, out_path: Path, budget: Toleranc
         "missing_outputs": {"cn": "the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel does not expose its cell state"},
         "ops": ops, "converter": f"tf.lite.TFLiteConverter (tf-keras) tensorflow {tf.__version__}",
         "runtimes": ["litert"], "static_batch": 1, "converter_fixups": fixups,
+        "semantic_sha256": semantic_sha256(out_path),
         "layout": "x (B, T, F); h0, c0, hn (L, B, H); y (B, T, O); converted at B = 1, resized per call",
     })
+
+
+def semantic_sha256(path: Path) -> str:
+    from lstm_edge.converters.tflite_ops import semantic_fingerprint
+
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(semantic_fingerprint(path), sort_keys=True).encode()).hexdigest()
 
 
 def lstm_options(model_obj):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
-from lstm_edge.converters.to_tflite import quiet_stderr, import_tensorflow, tflite_ops, variable_tensors
+from lstm_edge.converters.to_tflite import import_tensorflow, quiet_stderr, semantic_sha256, tflite_ops, variable_tensors
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError
 from lstm_edge.gates import torch_to_step
@@ -88,6 +88,7 @@ def to_tflite_step(model, tensors: dict, dims: dict, out_path: Path, budget: Tol
         "kind": "artifact", "format": "tflite", "precision": "fp32", "parent": "pytorch",
         "inputs": ["x", "h0", "c0"], "outputs": list(OUTPUTS), "missing_outputs": {},
         "ops": sorted(set(ops)), "converter": f"tf.lite.TFLiteConverter (tf.function cell step) tensorflow {tf.__version__}",
+        "semantic_sha256": semantic_sha256(out_path),
         "runtimes": ["litert"], "streaming": True, "chunk": 1,
         "layout": "x (B, 1, F): one step per call; h0, c0, hn, cn (L, B, H); y (B, 1, O)",
     })

@@ -112,6 +112,41 @@ def test_onnx_export_is_byte_identical_twice(tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
+@pytest.mark.parametrize("kind", ["tflite", "tflite-step"])
+def test_tflite_export_is_byte_identical_twice_and_carries_a_semantic_hash(tmp_path, kind):
+    """Keras numbered layers per process (model_1, lambda_5 …), so a second export in one process
+    differed in tensor names; a fresh Keras session makes the bytes identical."""
+    from lstm_edge.converters.to_tflite import to_tflite
+    from lstm_edge.converters.to_tflite_step import to_tflite_step
+
+    model, tensors, dims = tiny(*SHAPES[1])
+    a, b = tmp_path / "a.tflite", tmp_path / "b.tflite"
+    for path in (a, b):
+        info = (to_tflite if kind == "tflite" else to_tflite_step)(model, tensors, dims, path, FP32)
+    assert a.read_bytes() == b.read_bytes()
+    assert len(info["semantic_sha256"]) == 64
+
+
+def test_semantic_diff_names_what_differs(tiny_run, tmp_path):
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    from lstm_edge.converters.tflite_ops import semantic_diff, semantic_fingerprint
+
+    out, _ = tiny_run
+    src = out / "tflite-fp32.tflite"
+    m = fbu.read_model(str(src))
+    m.subgraphs[0].tensors[3].name = b"renamed"
+    fbu.write_model(m, str(tmp_path / "renamed.tflite"))
+    assert (tmp_path / "renamed.tflite").read_bytes() != src.read_bytes()
+    assert semantic_fingerprint(tmp_path / "renamed.tflite") == semantic_fingerprint(src)
+    assert semantic_diff(src, tmp_path / "renamed.tflite") == ["tensor names (1 differ; not semantic)"]
+    t = next(k for k, t in enumerate(m.subgraphs[0].tensors) if m.buffers[t.buffer].data is not None
+             and len(m.buffers[t.buffer].data) >= 4)
+    m.buffers[m.subgraphs[0].tensors[t].buffer].data[0] ^= 1
+    fbu.write_model(m, str(tmp_path / "weights.tflite"))
+    assert f"subgraph 0 tensors [{t}]" in semantic_diff(src, tmp_path / "weights.tflite")
+
+
 def test_a_converter_that_breaks_parity_fails_loudly(tmp_path, monkeypatch):
     """If the mapping permuted gates, the export's own check must refuse the artefact."""
     from lstm_edge.converters import to_tflite as mod
