@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from lstm_edge.errors import LstmEdgeError, ParityError
+from lstm_edge.errors import InvalidInputError, LstmEdgeError, ParityError
 
 
 def main(argv=None) -> int:
@@ -95,14 +95,18 @@ def _verify(args) -> int:
     checks = verify_bundle(bundle, threads=args.threads)
     print(format_table(HEADER, table_rows(checks)))
     failed = [c for c in checks if c.status == "FAIL"]
+    crashed = [c for c in checks if c.status == "CRASH"]
     for c in failed:
         for f in c.failures:
             print(f"FAIL {c.file}: {f}")
     if args.json:
-        args.json.write_text(json.dumps({"bundle": str(args.bundle), "passed": not failed,
+        args.json.write_text(json.dumps({"bundle": str(args.bundle), "passed": not failed and not crashed,
                                          "artifacts": [c.to_dict() for c in checks]}, indent=2) + "\n")
     ran = sum(c.status != "skipped" for c in checks)
-    print(f"verdict: {'FAIL' if failed else 'PASS'} ({ran} of {len(checks)} artefacts run here)")
+    print(f"verdict: {'FAIL' if failed or crashed else 'PASS'} ({ran} of {len(checks)} artefacts run here)")
+    if crashed:
+        raise InvalidInputError("the runtime crashed on " + ", ".join(f"{c.file} ({c.reason})" for c in crashed),
+                                hint="these artefacts are not safe to load here; re-export them or remove them from the bundle")
     if failed:
         raise ParityError(f"{len(failed)} artefact(s) missed their budget on this device: "
                           + ", ".join(c.file for c in failed), hint="see the FAIL lines above")

@@ -55,9 +55,11 @@ class ArtifactCheck:
 
 
 def verify_bundle(bundle, *, threads: int = 1) -> list[ArtifactCheck]:
-    """One ArtifactCheck per artefact; raises EnvironmentFault if no runtime for any is installed."""
-    from lstm_edge.runtime.stream import open_sequence_runner
+    """One ArtifactCheck per artefact; raises EnvironmentFault if no runtime for any is installed.
 
+    Each artefact runs in its own child process: a bundle's bytes come from elsewhere, and a
+    native runtime that crashes on one (a signal) must become a named verdict ("CRASH", exit 3
+    from the harness), not take the harness down."""
     checks = []
     for a in bundle.artifacts:
         check = ArtifactCheck(a["file"], a["runtime"], a["precision"], a["parent"])
@@ -65,14 +67,69 @@ def verify_bundle(bundle, *, threads: int = 1) -> list[ArtifactCheck]:
         if not runtime_installed(a["runtime"]):
             check.reason = f"{RUNTIME_MODULES[a['runtime']]} is not installed here"
             continue
-        runner = open_sequence_runner(bundle.root / a["file"], threads=threads)
-        got = {case: runner.run(bundle.inputs(case)) for case in bundle.cases}
+        try:
+            got = run_isolated(bundle, a["file"], threads)
+        except Crashed as e:
+            check.status, check.reason = "CRASH", str(e)
+            continue
         judge(check, a, got, bundle)
     if all(c.status == "skipped" for c in checks):
         raise EnvironmentFault(f"{bundle.root}: no artefact in this bundle can run here "
                                f"({', '.join(sorted({c.reason for c in checks}))})",
                                hint="pip install lstm-edge (brings onnxruntime and ai-edge-litert), or one of them")
     return checks
+
+
+class Crashed(Exception):
+    pass
+
+
+def run_isolated(bundle, file: str, threads: int) -> dict:
+    """{case: outputs} of one artefact on the golden inputs, computed in a child process."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from lstm_edge.errors import InvalidInputError
+    from lstm_edge.runtime.sniff import read_npz
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "lstm_edge.runtime.device_verify", str(bundle.root), file, str(threads), tmp]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            raise Crashed("hung: no result in 900 s")
+        if r.returncode < 0:
+            raise Crashed(signal.Signals(-r.returncode).name)
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+            raise InvalidInputError(f"{bundle.root / file}: {last.removeprefix('lstm-edge: ')[:400]}")
+        outputs = read_npz(Path(tmp) / "outputs.npz")
+    return {case: {k.split(".", 1)[1]: v for k, v in outputs.items() if k.startswith(case + ".")} for case in bundle.cases}
+
+
+def _child(root: str, file: str, threads: str, out_dir: str) -> None:
+    import os
+    import sys
+
+    import numpy as np
+
+    from lstm_edge.errors import LstmEdgeError
+    from lstm_edge.runtime.bundle_files import open_bundle
+    from lstm_edge.runtime.stream import open_sequence_runner
+
+    if os.environ.get("LSTM_EDGE_INJECT_CRASH") == file:   # fault injection for the tests: a native crash
+        os.abort()
+    try:
+        bundle = open_bundle(root)                           # the child trusts nothing either
+        runner = open_sequence_runner(bundle.root / file, threads=int(threads), in_process=True)
+        outs = {f"{case}.{k}": v for case in bundle.cases for k, v in runner.run(bundle.inputs(case)).items()}
+    except LstmEdgeError as e:
+        print(f"lstm-edge: {e.kind}: {e.message}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    np.savez(os.path.join(out_dir, "outputs.npz"), **outs)
 
 
 def judge(check: ArtifactCheck, a: dict, got: dict, bundle) -> None:
@@ -130,7 +187,7 @@ def table_rows(checks: list[ArtifactCheck]) -> list[tuple[str, ...]]:
     rows = []
     for c in checks:
         metric = "—" if c.metric is None else f"{c.metric:.5f} ({100 * (c.metric / c.parent_metric - 1):+.2f} %)"
-        verdict = c.status if c.status != "skipped" else f"skipped: {c.reason}"
+        verdict = {"skipped": f"skipped: {c.reason}", "CRASH": f"CRASH: {c.reason}"}.get(c.status, c.status)
         rows.append((c.file, c.runtime, c.precision, c.parent, num(c.vs_parent), metric,
                      num(c.vs_pytorch), num(c.vs_host), verdict))
     return rows
@@ -141,3 +198,9 @@ def format_table(header, rows) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()   # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+if __name__ == "__main__":
+    import sys
+
+    _child(*sys.argv[1:5])

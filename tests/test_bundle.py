@@ -256,3 +256,16 @@ def test_a_consistent_but_incomplete_manifest_is_refused(copied, capsys, edit, m
     (copied / MANIFEST).write_text(json.dumps(m))
     assert harness(["verify", str(copied)]) == 3
     assert message in capsys.readouterr().err
+
+
+def test_a_runtime_crash_on_one_artefact_is_named_and_the_rest_still_judged(copied):
+    """Each artefact runs in its own child process on the device: a native crash (injected here
+    as SIGABRT for one file) becomes a verdict and exit 3, not the end of the harness."""
+    import os
+
+    r = subprocess.run(
+        [sys.executable, "-m", "lstm_edge.runtime", "verify", copied.name], capture_output=True, text=True,
+        cwd=copied.parent, env=dict(os.environ, LSTM_EDGE_INJECT_CRASH="tflite-fp32.tflite"))
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "CRASH: SIGABRT" in r.stdout and "the runtime crashed on tflite-fp32.tflite (SIGABRT)" in r.stderr
+    assert any(line.startswith("onnx-fp32.onnx ") and line.rstrip().endswith("pass") for line in r.stdout.splitlines())
