@@ -25,6 +25,7 @@ def verify(directory: Path, *, progress=None) -> Report:
     from lstm_edge.model import TorchRunner, load_model
     from lstm_edge.reference import ReferenceLSTM, ReferenceRunner
     from lstm_edge.plots import drift_plot
+    from lstm_edge.runtime.probe import probe
     from lstm_edge.runtime.stream import open_sequence_runner
 
     directory = Path(directory)
@@ -74,6 +75,11 @@ def verify(directory: Path, *, progress=None) -> Report:
             stage = StageResult(name, parent, info["format"], info["precision"], path.name, info["size_bytes"],
                                 spec.budget(parent, name), tuple(info["outputs"]), info.get("missing_outputs", {}),
                                 info=info)
+            # first in a child: a native crash must not take verify down (isolated ones always run in one)
+            loaded = "ok" if info.get("isolate") else probe(path, batches=(1,))[1]
+            if loaded.startswith("crashed"):
+                raise InvalidInputError(f"{path}: the runtime {loaded} running this artefact in a child process",
+                                        hint="the artefact is not safe to load; re-export it")
             runner = open_sequence_runner(path)   # a step artefact runs whole sequences through a Stream
             outs = check_stage(stage, runner, cases, outputs_of[parent],
                                torch_outputs if parent != "pytorch" else None)

@@ -44,8 +44,12 @@ def probe(path: Path, batches=(1, 2, 7), timeout: float = 120.0) -> dict[int, st
 
 
 def _run_here(path: Path, batches) -> dict[str, str]:
+    import os
+
     from lstm_edge.runtime.stream import open_sequence_runner
 
+    if os.environ.get("LSTM_EDGE_INJECT_CRASH") == Path(path).name:   # fault injection for the tests
+        os.abort()
     runner = open_sequence_runner(path, in_process=True)
     (_, _, F), (L, _, H) = runner.expected["x"], runner.expected["h0"]
     out = {}

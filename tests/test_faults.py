@@ -156,3 +156,12 @@ def test_two_writers_into_one_output(previous, tmp_path):
 
     assert harness(["verify", str(out)]) == 0                      # whoever won, the output is whole
     assert debris(out) == []
+
+
+def test_verify_survives_a_runtime_that_crashes_on_an_artefact(previous, monkeypatch):
+    """Host verify loads every artefact first in a child process: a native crash (injected as
+    SIGABRT) is exit 3 naming the file, not the end of lstm-edge."""
+    r = subprocess.run(CLI + ["verify", str(previous)], capture_output=True, text=True,
+                       env=dict(os.environ, LSTM_EDGE_INJECT_CRASH="tflite-step-fp32.tflite"))
+    assert r.returncode == 3, r.stderr[-800:]
+    assert "tflite-step-fp32.tflite: the runtime crashed: SIGABRT" in r.stderr
