@@ -70,8 +70,9 @@ def _zip_kind(path: Path) -> str:
 
 
 def _looks_like_onnx(head: bytes) -> bool:
-    """A ModelProto starts with field 1 (ir_version, varint) or 8 (opset_import) / 2, 3 (producer strings)."""
-    return head[:1] in (b"\x08", b"\x12", b"\x1a", b"\x42", b"\x3a")
+    """Protobuf writes fields in number order and ONNX requires ir_version (field 1, a small
+    varint), so a ModelProto starts 0x08 then a version byte; no text file starts that way."""
+    return len(head) >= 2 and head[0] == 0x08 and 0 < head[1] < 0x40
 
 
 def expect(path: Path, kind: str) -> None:

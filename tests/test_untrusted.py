@@ -43,6 +43,8 @@ def test_file_types_are_named_by_their_bytes(tiny_run, tmp_path):
     assert "an empty file" in refusal(lambda: open_runner(tmp_path / "empty.onnx")).message
     (tmp_path / "page.tflite").write_text("<html>404 Not Found</html>")
     assert "a text file" in refusal(lambda: open_runner(tmp_path / "page.tflite")).message
+    (tmp_path / "gateway.onnx").write_text("Bad gateway")          # printable bytes a loose check took for protobuf
+    assert "a text file, not an ONNX model" in refusal(lambda: open_runner(tmp_path / "gateway.onnx")).message
     assert sniff(out / "model.safetensors") == "safetensors" and sniff(out / "test_set.npz") == "zip"
 
 
