@@ -139,13 +139,9 @@ def _run(args) -> int:
 
 
 def _compare(args) -> int:
-    from lstm_edge.runtime.bench_compare import compare_rows, label, load_results
-    from lstm_edge.runtime.device_verify import format_table
+    from lstm_edge.runtime.bench_compare import render
 
-    docs = load_results(args.results)
-    for k, (doc, path) in enumerate(zip(docs, args.results)):
-        print(f"[{k}] {label(doc, path)}")
-    print(format_table(*compare_rows(docs)))
+    print(render(args.results))
     return 0
 
 

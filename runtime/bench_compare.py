@@ -68,3 +68,12 @@ def _ratio(r, base, part) -> str:
     if not r or not base or not r.get(part) or not base.get(part):
         return "—"
     return f"{r[part]['p50_ms'] / base[part]['p50_ms']:.2f}×"
+
+
+def render(paths: list[Path]) -> str:
+    """The comparison as text: a legend line per file, then the table."""
+    from lstm_edge.runtime.device_verify import format_table
+
+    docs = load_results(paths)
+    legend = [f"[{k}] {label(doc, path)}" for k, (doc, path) in enumerate(zip(docs, paths))]
+    return "\n".join(legend + [format_table(*compare_rows(docs))])

@@ -23,13 +23,9 @@ def command(
     from lstm_edge.errors import UsageError
 
     if compare:
-        from lstm_edge.runtime.bench_compare import compare_rows, label, load_results
-        from lstm_edge.runtime.device_verify import format_table
+        from lstm_edge.runtime.bench_compare import render
 
-        docs = load_results(compare)
-        for k, (doc, path) in enumerate(zip(docs, compare)):
-            typer.echo(f"[{k}] {label(doc, path)}")
-        typer.echo(format_table(*compare_rows(docs)))
+        typer.echo(render(compare))
         return
     if directory is None:
         raise UsageError("give an output directory to benchmark, or --compare FILE …")
