@@ -125,19 +125,16 @@ def output_lock(out: Path):
         os.close(fd)
 
 
-def sweep_stale(out: Path) -> list[Path]:
+def sweep_stale(out: Path) -> None:
     """Remove staging and old directories beside `out` whose process is gone (a kill -9 leaves them)."""
     import re
     import shutil
 
     pattern = re.compile(rf"^\.{re.escape(out.name)}\.(staging|old)-(\d+)-")
-    swept = []
     for p in out.parent.iterdir() if out.parent.is_dir() else []:
         m = pattern.match(p.name)
         if m and p.is_dir() and not _alive(int(m.group(2))):
             shutil.rmtree(p, ignore_errors=True)
-            swept.append(p)
-    return swept
 
 
 def _alive(pid: int) -> bool:

@@ -76,20 +76,19 @@ class Bundle:
                                 hint=f"choose one of {[a['file'] for a in self.artifacts]}")
 
 
-def open_bundle(path: str | Path, *, scratch: Path | None = None) -> Bundle:
+def open_bundle(path: str | Path) -> Bundle:
     """The bundle at `path` (directory or .tar.gz), after every check above."""
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"{path}: no such bundle", hint="copy the whole bundle directory (or its .tar.gz)")
     if path.is_dir():
         root = path
-    else:
-        if scratch is None:   # lives as long as the process: runners open the files later
-            import atexit
-            import shutil
+    else:   # the extraction lives as long as the process: runners open the files later
+        import atexit
+        import shutil
 
-            scratch = Path(tempfile.mkdtemp(prefix="lstm-edge-bundle-"))
-            atexit.register(shutil.rmtree, scratch, True)
+        scratch = Path(tempfile.mkdtemp(prefix="lstm-edge-bundle-"))
+        atexit.register(shutil.rmtree, scratch, True)
         root = _extract(path, scratch)
     manifest = _read_manifest(root)
     for name, entry in manifest["files"].items():
