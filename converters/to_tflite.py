@@ -87,6 +87,12 @@ def keras_model(tensors: dict, dims: dict):
         return tf.gather(s, k, axis=0)
 
     seq, last, layers = x, [], []
+    embedding = None
+    if dims.get("vocab_size"):                                  # token ids (B, T, 1) → (B, T, E), as model.embed
+        V = dims["vocab_size"]
+        ids = keras.layers.Lambda(lambda v: tf.cast(tf.clip_by_value(v[:, :, 0], 0.0, V - 1.0), tf.int32))(x)
+        embedding = keras.layers.Embedding(V, dims["embedding_dim"], name="embedding")
+        seq = embedding(ids)
     for k in range(L):
         layer = keras.layers.LSTM(H, return_sequences=True, name=f"lstm_l{k}")
         state = [keras.layers.Lambda(state_of_layer, arguments={"k": k})(s) for s in (h0, c0)]
@@ -105,6 +111,8 @@ def keras_model(tensors: dict, dims: dict):
         layer.set_weights(list(torch_to_keras(tensors[f"lstm.weight_ih_l{k}"], tensors[f"lstm.weight_hh_l{k}"],
                                               tensors[f"lstm.bias_ih_l{k}"], tensors[f"lstm.bias_hh_l{k}"])))
     head.set_weights([tensors["head.weight"].T, tensors["head.bias"]])
+    if embedding is not None:
+        embedding.set_weights([tensors["embedding.weight"]])
     return model
 
 

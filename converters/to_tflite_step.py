@@ -31,6 +31,7 @@ def step_function(tensors: dict, dims: dict):
         tensors[f"lstm.bias_ih_l{k}"], tensors[f"lstm.bias_hh_l{k}"])] for k in range(L)]
     head_w, head_b = tf.constant(tensors["head.weight"].T), tf.constant(tensors["head.bias"])
     residual = list(dims.get("residual", ()))
+    table = tf.constant(tensors["embedding.weight"]) if dims.get("vocab_size") else None
 
     # Shaped for speed (measured, default model, one step, XNNPACK on: 9.8 → 7.8 µs): one
     # FULLY_CONNECTED per layer over [x_t, h_{t-1}], one LOGISTIC over the gates i, f, o side
@@ -41,6 +42,8 @@ def step_function(tensors: dict, dims: dict):
                                   tf.TensorSpec([L, None, H], tf.float32, name="c0")])
     def step(x, h0, c0):
         inp, hs, cs = x[:, 0], [], []                                  # x_t (B, F)
+        if table is not None:                                          # token id (B, 1) → (B, E), as model.embed
+            inp = tf.gather(table, tf.cast(tf.clip_by_value(inp[:, 0], 0.0, float(table.shape[0] - 1)), tf.int32))
         h_prev, c_prev = tf.unstack(h0), tf.unstack(c0)                # L × (B, H)
         for k, (W, b) in enumerate(layers):
             z = tf.matmul(tf.concat([inp, h_prev[k]], 1), W) + b        # (B, 4H): i, f, o, c̃

@@ -33,7 +33,6 @@ def bundle(directory: Path, out: Path, *, artifacts: list[str] | None = None, ar
            progress=None) -> dict:
     """Write the bundle; → its manifest. Nothing is published unless the bundle verifies."""
     from lstm_edge.checkpoint import load_checkpoint, load_test_set
-    from lstm_edge.data.windows import Normalization
     from lstm_edge.golden import golden_cases
     from lstm_edge.spec import spec_from_dict
 
@@ -44,15 +43,17 @@ def bundle(directory: Path, out: Path, *, artifacts: list[str] | None = None, ar
     report = read_json(directory / "report.json")
     tensors, meta = load_checkpoint(directory)                       # hashes checked
     spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
-    norm = Normalization.from_dict(meta["normalization"])
+    from lstm_edge.tasks import task_for
+
+    task = task_for(spec, meta)
     chosen = choose_stages(report, artifacts)
-    cases = golden_cases(spec, meta["dims"], load_test_set(directory, meta), norm, meta["targets"])
+    cases = golden_cases(spec, meta["dims"], load_test_set(directory, meta), task)
     with staged_output(out) as staging:
         entries = stage_artifacts(directory, staging, chosen, spec, say)
         say("golden vectors: PyTorch and every bundled stage on the golden cases")
-        write_golden_file(directory, staging, entries, cases, tensors, meta)
+        write_golden_file(directory, staging, entries, cases, tensors, meta, task.scored_steps)
         for e in entries:
-            if "cn" in e["outputs"]:                                 # σ for `run`'s anomaly flags
+            if "cn" in e["outputs"] and task.name == "forecast":     # σ for `run`'s anomaly flags
                 e["residual_sigma"] = _residual_sigma(staging / e["file"], directory, meta)
         (staging / "README.md").write_text(device_readme(meta, entries))
         manifest = write_manifest(staging, meta, spec, entries, cases, report)
@@ -145,19 +146,20 @@ def artifact_entry(file: str, stage: str, info: dict, budget, *, source: str | N
                                          ("metric_increase", budget.metric_increase)) if v is not None}}
 
 
-def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases: dict, tensors, meta) -> None:
+def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases: dict, tensors, meta,
+                      steps: str = "last") -> None:
     from lstm_edge.golden import host_outputs, write_golden
     from lstm_edge.model import TorchRunner, load_model
     from lstm_edge.runtime.stream import open_sequence_runner
 
-    outputs = {"pytorch": host_outputs(TorchRunner(load_model(tensors, meta["dims"])), cases)}
+    outputs = {"pytorch": host_outputs(TorchRunner(load_model(tensors, meta["dims"])), cases, steps)}
     for e in entries:
-        outputs[e["stage"]] = host_outputs(open_sequence_runner(staging / e["file"]), cases)
+        outputs[e["stage"]] = host_outputs(open_sequence_runner(staging / e["file"]), cases, steps)
     for e in entries:   # a parent left out of the bundle still judges its children
         if e["parent"] not in outputs:
             parent = next(p for p in directory.glob(f"{e['parent']}.*") if p.suffix in (".onnx", ".tflite"))
             read_sidecar(parent)
-            outputs[e["parent"]] = host_outputs(open_sequence_runner(parent), cases)
+            outputs[e["parent"]] = host_outputs(open_sequence_runner(parent), cases, steps)
     write_golden(staging / GOLDEN, meta["weights_sha256"], cases, outputs)
 
 
@@ -180,8 +182,10 @@ def write_manifest(staging: Path, meta: dict, spec, entries: list[dict], cases: 
                                      "cn": [dims["num_layers"], "B", dims["hidden_size"]]},
                          "dtype": "float32"}},
         "spec": meta["spec"],
-        "metric": {"name": "mae_std_units", "case": "windows", "lower_is_better": True,
-                   "test_set": meta["test_metrics"]["mae_std_units"]},
+        "task": meta.get("task", {"name": "forecast"}),
+        "metric": {"name": meta["test_metrics"]["metric"], "case": "windows",
+                   "lower_is_better": meta["test_metrics"]["lower_is_better"],
+                   "test_set": meta["test_metrics"]["value"]},
         "golden": {"file": GOLDEN, "cases": describe(cases)},
         "artifacts": entries,
         "host_report": {"passed": report["passed"], "created": report.get("created")},

@@ -31,6 +31,9 @@ VAL_SET = "val_set.npz"
 def expected_shapes(dims: dict) -> dict[str, tuple[int, ...]]:
     F, H, L, O = dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"]
     shapes = {"head.weight": (O, H), "head.bias": (O,)}
+    if dims.get("vocab_size"):                    # token input: the LSTM reads embeddings of width E
+        F = dims["embedding_dim"]
+        shapes["embedding.weight"] = (dims["vocab_size"], F)
     for k in range(L):
         fin = F if k == 0 else H
         shapes |= {f"lstm.weight_ih_l{k}": (4 * H, fin), f"lstm.weight_hh_l{k}": (4 * H, H),

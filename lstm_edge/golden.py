@@ -2,7 +2,8 @@
 
 Two cases, both drawn from the parity cases `verify` judged:
 - "windows": every test window from a zero state (B = Nw, T = window); the task metric is
-  scored on it, so a quantized artefact is judged on the device as on the host;
+  scored on it, so a quantized artefact is judged on the device as on the host (a task that
+  scores every step, charlm, keeps its first ALL_STEP_WINDOWS windows: y is (N, T, V) there);
 - "state": the largest random-state case of at most 100 steps (inputs ~ N(0, 1), h0, c0 ≠ 0),
   so the state inputs and hn, cn are exercised too.
 
@@ -20,23 +21,27 @@ import numpy as np
 from lstm_edge.parity import parity_cases
 
 CASES = ("windows", "state")
+ALL_STEP_WINDOWS = 16
 
 
-def golden_cases(spec, dims: dict, test: dict, norm, targets) -> dict[str, dict[str, np.ndarray]]:
+def golden_cases(spec, dims: dict, test: dict, task) -> dict[str, dict[str, np.ndarray]]:
     cases = parity_cases(spec, dims, test["x"])
     windows = cases[0].feeds
+    target = task.golden_target(test)           # what the device's metric compares y with
+    if task.scored_steps == "all":
+        windows = {k: v[:, :ALL_STEP_WINDOWS] if k in ("h0", "c0") else v[:ALL_STEP_WINDOWS] for k, v in windows.items()}
+        target = target[:ALL_STEP_WINDOWS]
     short = [c for c in cases[1:] if c.feeds["x"].shape[1] <= 100] or cases[1:]
     state = max(short, key=lambda c: c.feeds["x"].shape[0] * c.feeds["x"].shape[1]).feeds
-    ti = [norm.columns.index(c) for c in targets]
-    # the forecast truth in training-std units: |pred − target| averages to the MAE in std units
-    target = (test["truth"] - norm.mean[ti].astype(np.float64)) / norm.std[ti].astype(np.float64)
     return {"windows": dict(windows, target=target), "state": dict(state)}
 
 
-def host_outputs(runner, cases: dict) -> dict[str, dict[str, np.ndarray]]:
-    """{case: {output: array}} of one stage, float32 as the runtime returned it (windows: y's last step)."""
+def host_outputs(runner, cases: dict, scored_steps: str = "last") -> dict[str, dict[str, np.ndarray]]:
+    """{case: {output: array}} of one stage, float32 as the runtime returned it (windows: y's
+    last step, or every step for a task that scores every step)."""
     outputs = {case: runner.run({k: feeds[k] for k in ("x", "h0", "c0")}) for case, feeds in cases.items()}
-    outputs["windows"] = {"y": np.ascontiguousarray(outputs["windows"]["y"][:, -1:])}
+    y = outputs["windows"]["y"]
+    outputs["windows"] = {"y": np.ascontiguousarray(y if scored_steps == "all" else y[:, -1:])}
     return outputs
 
 

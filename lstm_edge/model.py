@@ -7,6 +7,10 @@ Residual forecast: when every target is also an input, y[t] = head(h_t) + x[t, t
 so the network learns the change from the last observed value. Levels outside the
 training range (seasons, drift) then pass straight through instead of being squashed by
 the head; the exports carry it as one Gather + Add.
+
+Token input (the charlm task): x (B, T, 1) holds character ids as float32; the model clips
+them to [0, V − 1], casts to integers and looks them up in `embedding` (ONNX: Clip, Cast,
+Gather). The LSTM then reads (B, T, E) embeddings instead of x.
 """
 from __future__ import annotations
 
@@ -19,18 +23,24 @@ OUTPUT_NAMES = ("y", "hn", "cn")
 
 class ForecastLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, output_size: int,
-                 residual: tuple[int, ...] = ()):
+                 residual: tuple[int, ...] = (), vocab_size: int = 0, embedding_dim: int = 0):
         super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+        self.embedding = nn.Embedding(vocab_size, embedding_dim) if vocab_size else None
+        self.lstm = nn.LSTM(embedding_dim if vocab_size else input_size, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, output_size)
         self.residual = list(residual)           # input column of each target, or empty
 
     def forward(self, x, h0, c0):
-        seq, (hn, cn) = self.lstm(x, (h0, c0))   # seq (B, T, H): the last layer's h_t
+        inputs = x if self.embedding is None else self.embed(x)
+        seq, (hn, cn) = self.lstm(inputs, (h0, c0))   # seq (B, T, H): the last layer's h_t
         y = self.head(seq)                       # (B, T, O)
         if self.residual:
             y = y + x[:, :, self.residual]       # forecast = last value + predicted change
         return y, hn, cn
+
+    def embed(self, x):                          # (B, T, 1) float ids → (B, T, E)
+        ids = x[:, :, 0].clamp(0, self.embedding.num_embeddings - 1).long()
+        return self.embedding(ids)
 
     def zero_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (self.lstm.num_layers, batch, self.lstm.hidden_size)
@@ -40,7 +50,7 @@ class ForecastLSTM(nn.Module):
 def build_model(dims: dict) -> ForecastLSTM:
     """From the resolved dims stored with every checkpoint (see checkpoint.py)."""
     return ForecastLSTM(dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"],
-                        tuple(dims.get("residual", ())))
+                        tuple(dims.get("residual", ())), dims.get("vocab_size", 0), dims.get("embedding_dim", 0))
 
 
 class TorchRunner:

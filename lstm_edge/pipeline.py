@@ -10,10 +10,10 @@ from pathlib import Path
 
 from lstm_edge.artifacts import staged_output
 from lstm_edge.converters.recipes import RECIPES
-from lstm_edge.data.load import load_series
 from lstm_edge.export import FORMATS, export
 from lstm_edge.report import Report
 from lstm_edge.spec import Spec
+from lstm_edge.tasks import task_for
 from lstm_edge.train import train
 from lstm_edge.verify import verify
 
@@ -24,10 +24,12 @@ def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, 
     say = progress or (lambda msg: None)
     from lstm_edge.bundle import bundle
 
-    series = load_series(spec, data)
+    task = task_for(spec)
+    task_data = task.load(data)
     with staged_output(out) as staging:
-        say(f"training '{spec.name}' on {series.source} ({len(series.values)} steps, {len(series.columns)} channels)")
-        train(spec, series, staging, progress=bar)
+        say(f"training '{spec.name}' ({task.name}) on {task_data.source}: {len(task_data.train.x)} training windows "
+            f"of {task_data.train.x.shape[1]} steps, {len(task_data.features)} input channels")
+        train(spec, task, task_data, staging, progress=bar)
         export(staging, list(FORMATS), recipes=list(RECIPES), progress=say)
         report = verify(staging, progress=say)
         say("bundling every stage that passed for the device (OUT/bundle)")

@@ -1,8 +1,8 @@
 """quantize(directory, recipe): build every attempt of a recipe, keep the best, check it.
 
 Each candidate is probed in a child process (a native crash there is recorded, not
-suffered), then scored on the validation windows: its forecast MAE against the fp32
-parent's. The best attempt is published with a sidecar listing every attempt and its
+suffered), then scored on the validation windows: its task metric (forecast MAE, MSE, accuracy,
+bits/char) against the fp32 parent's. The best attempt is published with a sidecar listing every attempt and its
 figures. If none meets the recipe's budget (spec tolerance: metric_increase), the recipe
 is refused with those figures (QuantizationRefused, exit 1) and nothing is published.
 The test split is never used here: `verify` judges on it afterwards.
@@ -19,9 +19,7 @@ import numpy as np
 from lstm_edge.artifacts import read_sidecar, sidecar_path, write_json_atomic, write_sidecar
 from lstm_edge.checkpoint import load_calibration, load_checkpoint, load_val_set
 from lstm_edge.converters.recipes import recipe as get_recipe
-from lstm_edge.data.windows import Normalization
 from lstm_edge.errors import InvalidInputError, QuantizationRefused
-from lstm_edge.metrics import forecast_metrics
 from lstm_edge.spec import spec_from_dict
 
 
@@ -56,18 +54,24 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
         raise InvalidInputError(f"{recipe_name} quantizes {parent_path.name}, which is not in {directory}",
                                 hint=f"run lstm-edge export {directory} --format {r.format} first")
     parent_info = read_sidecar(parent_path)
-    budget = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec").budget(r.parent, r.name)
+    spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
+    budget = spec.budget(r.parent, r.name)
     feeds = calibration_feeds(tensors, dims, load_calibration(directory, meta))
-    val, norm = load_val_set(directory, meta), Normalization.from_dict(meta["normalization"])
+    from lstm_edge.tasks import task_for, worsening
+
+    task, val = task_for(spec, meta), load_val_set(directory, meta)
     L, H = dims["num_layers"], dims["hidden_size"]
     val_feeds = {"x": val["x"], "h0": np.zeros((L, len(val["x"]), H), np.float32),
                  "c0": np.zeros((L, len(val["x"]), H), np.float32)}
 
-    def val_mae(runner) -> tuple[float, np.ndarray]:
+    def val_score(runner) -> tuple[float, np.ndarray]:
         y = runner.run(val_feeds)["y"]
-        return forecast_metrics(y[:, -1], val, norm, meta["targets"])["mae_std_units"], y
+        return task.score(y, val)["value"], y
 
-    parent_mae, parent_y = val_mae(open_runner(parent_path))
+    def worse(value: float) -> float:   # relative, for the worse: +0.02 = 2 % worse than the parent
+        return worsening(value, parent_value, task.lower_is_better)
+
+    parent_value, parent_y = val_score(open_runner(parent_path))
     out_path = directory / f"{r.name}{r.suffix}"
     attempts, best = [], None
     work = Path(tempfile.mkdtemp(dir=directory, prefix=f".{r.name}."))
@@ -95,27 +99,27 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
             # the runner reads both from the sidecar; candidates are only ever run in a child
             write_json_atomic(sidecar_path(candidate), {"batch_resizable": facts["batch_resizable"], "isolate": True})
             try:
-                mae, y = val_mae(open_runner(candidate))
+                value, y = val_score(open_runner(candidate))
             except InvalidInputError as e:   # crashed or failed in its child process
                 attempts.append(record | {"result": f"failed on the validation windows: {e.message}"})
                 continue
-            record |= {"result": "ok", "val_mae_std_units": mae, "val_mae_increase": mae / parent_mae - 1,
+            record |= {"result": "ok", "val_metric": value, "val_metric_increase": worse(value),
                        "val_mean_abs_error_vs_parent": float(np.abs(y - parent_y).mean())}
             attempts.append(record)
-            if best is None or mae < best[0]:
-                best = (mae, candidate, facts, options)
-        mae, candidate, facts, options = best or (None, None, None, None)
-        increase = None if best is None else mae / parent_mae - 1
+            if best is None or worse(value) < worse(best[0]):
+                best = (value, candidate, facts, options)
+        value, candidate, facts, options = best or (None, None, None, None)
+        increase = None if best is None else worse(value)
         if best is None or (budget.metric_increase is not None and increase > budget.metric_increase):
-            tried = "; ".join(f"{a['options']}: " + (f"MAE {a['val_mae_std_units']:.4f} ({a['val_mae_increase']:+.1%})"
+            tried = "; ".join(f"{a['options']}: " + (f"{task.metric} {a['val_metric']:.4f} ({a['val_metric_increase']:+.1%} worse)"
                                                       if a["result"] == "ok" else a["result"]) for a in attempts)
             verdict = ("no attempt runs" if best is None else
-                       f"validation MAE {mae:.4f} std units is {increase:+.1%} against {r.parent}'s {parent_mae:.4f}")
+                       f"validation {task.metric} {value:.4f} is {increase:+.1%} worse than {r.parent}'s {parent_value:.4f}")
             allowed = "none set" if budget.metric_increase is None else f"{budget.metric_increase:+.1%}"
             raise QuantizationRefused(
                 f"{r.name}: {verdict}; budget {allowed}. Tried: {tried}",
-                record={"recipe": r.name, "parent": r.parent, "parent_val_mae_std_units": parent_mae,
-                        "best_val_mae_std_units": mae, "val_mae_increase": increase,
+                record={"recipe": r.name, "parent": r.parent, "metric": task.metric, "parent_val_metric": parent_value,
+                        "best_val_metric": value, "val_metric_increase": increase,
                         "budget_metric_increase": budget.metric_increase, "attempts": attempts},
                 hint="the recipe is not published; see the attempts for what was measured")
         os.replace(candidate, out_path)
@@ -127,7 +131,7 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
             "inputs": parent_info["inputs"], "outputs": parent_info["outputs"],
             "missing_outputs": parent_info.get("missing_outputs", {}),
             "layout": parent_info["layout"], "parent_size_bytes": parent_info["size_bytes"],
-            "val_mae_std_units": mae, "parent_val_mae_std_units": parent_mae, "val_mae_increase": increase}
+            "metric": task.metric, "val_metric": value, "parent_val_metric": parent_value, "val_metric_increase": increase}
     info |= facts
     info["ops"] = _ops(out_path)
     return write_sidecar(out_path, info)

@@ -29,6 +29,7 @@ class ReferenceLSTM:
     head_W: np.ndarray          # (O, H): linear head on every step
     head_b: np.ndarray          # (O,)
     residual: tuple[int, ...] = ()   # input column added to each output (see model.py)
+    embedding: np.ndarray | None = None   # (V, E): x (B, T, 1) holds token ids (see model.py)
 
     @classmethod
     def from_state_dict(cls, sd: dict[str, np.ndarray], num_layers: int, residual=()) -> "ReferenceLSTM":
@@ -39,11 +40,14 @@ class ReferenceLSTM:
             W, b = torch_to_seed(f64[f"lstm.weight_ih_l{k}"], f64[f"lstm.weight_hh_l{k}"],
                                  f64[f"lstm.bias_ih_l{k}"], f64[f"lstm.bias_hh_l{k}"])
             layers.append(LayerWeights(W, b))
-        return cls(layers, f64["head.weight"], f64["head.bias"], tuple(residual))
+        return cls(layers, f64["head.weight"], f64["head.bias"], tuple(residual), f64.get("embedding.weight"))
 
     def __call__(self, x, h0, c0):
         """x (B, T, F), h0 and c0 (L, B, H) → y (B, T, O), hn and cn (L, B, H), float64."""
         seq = np.asarray(x, dtype=np.float64)
+        if self.embedding is not None:                      # ids → rows of the table, (B, T, E)
+            ids = np.clip(seq[:, :, 0], 0, len(self.embedding) - 1).astype(np.int64)
+            seq = self.embedding[ids]
         hn, cn = [], []
         for layer, h, c in zip(self.layers, np.asarray(h0, np.float64), np.asarray(c0, np.float64)):
             seq, h, c = run_layer(layer, seq, h, c)

@@ -29,11 +29,12 @@ class Report:
     model: str
     stages: list                    # parity.StageResult, root first
     training: dict
-    forecast: dict                  # the root's task metrics
+    forecast: dict                  # the root's task metrics (field name kept from the forecast-only days)
     cases: list[str]
     refusals: list = field(default_factory=list)   # recipes refused at quantize time, with figures
     streaming: list = field(default_factory=list)  # streaming.StreamResult per artefact that returns (h, c)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    task: str = "forecast"          # lstm_edge.tasks: forecast, adding, gesture, charlm
 
     @property
     def passed(self) -> bool:
@@ -50,12 +51,11 @@ class Report:
                 continue
             if not s.parent:
                 f = s.metrics
-                lines.append(f"{s.name}: test MAE {f['mae_std_units']:.4f} (std units) does not beat "
-                             f"seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} on every target")
+                lines.append(f"{s.name}: does not beat the {f['baseline_name']} baseline: {f['summary']}")
             m = s.metric_check
             if m and not m["passed"]:
-                lines.append(f"{s.name} (recipe {s.info.get('recipe', s.name)}): test MAE {m['value']:.4f} std units is "
-                             f"{m['increase']:+.2%} against {s.parent}'s {m['parent_value']:.4f}; budget {m['budget']:+.2%}")
+                lines.append(f"{s.name} (recipe {s.info.get('recipe', s.name)}): test {m['metric']} {m['value']:.4f} is "
+                             f"{m['increase']:+.2%} worse than {s.parent}'s {m['parent_value']:.4f}; budget {m['budget']:+.2%}")
             for c in s.comparisons:
                 for o in c.outputs:
                     if not o.passed:
@@ -72,7 +72,7 @@ class Report:
         return lines
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "passed": self.passed, "created": self.created,
+        return {"model": self.model, "task": self.task, "passed": self.passed, "created": self.created,
                 "stages": [s.to_dict() for s in self.stages], "forecast": self.forecast,
                 "training": {k: v for k, v in self.training.items() if k != "history"},
                 "cases": self.cases, "versions": versions(), "failures": self.failures(),
@@ -80,7 +80,7 @@ class Report:
 
 
 QUANT_HEADER = ["recipe", "size", "× fp32", "max abs", "mean abs", "SNR dB", "max abs vs torch",
-                "test MAE", "MAE change", "budget", "verdict"]
+                "test metric", "worse by", "budget", "verdict"]
 
 
 def quant_rows(report: Report) -> list[list[str]]:
@@ -94,14 +94,14 @@ def quant_rows(report: Report) -> list[list[str]]:
         m = s.metric_check or {}
         rows.append([s.name, f"{s.size_bytes / 1024:.1f} KiB", f"{s.info.get('size_ratio', 0):.2f}",
                      f"{y.max_abs:.2e}", f"{y.mean_abs:.2e}", f"{y.snr_db:.1f}" if y.snr_db is not None else "∞",
-                     f"{vp.max_abs:.2e}", f"{s.metrics['mae_std_units']:.4f}",
+                     f"{vp.max_abs:.2e}", f"{s.metrics['value']:.4f}",
                      f"{m['increase']:+.2%}" if m else "—", f"{m['budget']:+.1%}" if m else "—",
                      "pass" if s.passed else "FAIL"])
     for r in report.refusals:
-        ran = r["best_val_mae_std_units"] is not None
+        ran = r["best_val_metric"] is not None
         rows.append([r["recipe"], "—", "—", "—", "—", "—", "—",
-                     f"val {r['best_val_mae_std_units']:.4f}" if ran else "does not run",
-                     f"val {r['val_mae_increase']:+.2%}" if ran else "—", f"{r['budget_metric_increase']:+.1%}", "refused"])
+                     f"val {r['best_val_metric']:.4f}" if ran else "does not run",
+                     f"val {r['val_metric_increase']:+.2%}" if ran else "—", f"{r['budget_metric_increase']:+.1%}", "refused"])
     return rows
 
 
@@ -132,12 +132,12 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
     f = report.forecast
     lines = [f"# lstm-edge report: {report.model}", "",
              f"Verdict: **{'PASS' if report.passed else 'FAIL'}** · {report.created}", "",
-             "## Stages", "", "| stage | format | precision | artifact | size | test MAE (std units) | verdict |",
+             "## Stages", "", f"| stage | format | precision | artifact | size | test {f['metric']} | verdict |",
              "|---|---|---|---|---|---|---|"]
     for s in report.stages:
         size = f"{s.size_bytes / 1024:.1f} KiB" if s.size_bytes else "—"
         lines.append(f"| {s.name} | {s.format} | {s.precision} | {s.artifact or '—'} | {size} | "
-                     f"{s.metrics.get('mae_std_units', float('nan')):.5f} | {'pass' if s.passed else 'FAIL'} |")
+                     f"{s.metrics.get('value', float('nan')):.5f} | {'pass' if s.passed else 'FAIL'} |")
     lines += ["", "## Parity (worst case per output)", "",
               f"Cases: {', '.join(report.cases)}. Pass iff |child − parent| ≤ atol + rtol·|parent| everywhere.", "",
               "| " + " | ".join(PARITY_HEADER) + " |", "|" + "---|" * len(PARITY_HEADER)]
@@ -145,14 +145,14 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
     lines += [""] + missing_notes(report)
     if quant_rows(report):
         lines += ["", "## Quantization (y on the test windows, against the fp32 artefact of the same format)", "",
-                  "Element errors are recorded; the verdict is the task budget (test MAE may rise at most the "
-                  "budget over the parent's), plus atol/rtol where the spec sets them (fp16).", "",
+                  f"Element errors are recorded; the verdict is the task budget (test {f['metric']} may get worse by at "
+                  "most the budget, relative to the parent's), plus atol/rtol where the spec sets them (fp16).", "",
                   "| " + " | ".join(QUANT_HEADER) + " |", "|" + "---|" * len(QUANT_HEADER)]
         lines += ["| " + " | ".join(r) + " |" for r in quant_rows(report)]
         for r in report.refusals:
             lines += ["", f"**{r['recipe']} refused** (judged on the validation windows; not published). Attempts:", ""]
             for a in r["attempts"]:
-                figures = (f"val MAE {a['val_mae_std_units']:.4f} ({a['val_mae_increase']:+.2%}), "
+                figures = (f"val {f['metric']} {a['val_metric']:.4f} ({a['val_metric_increase']:+.2%} worse), "
                            f"mean |y − parent| {a['val_mean_abs_error_vs_parent']:.3g}" if a["result"] == "ok" else a["result"])
                 lines.append(f"- `{a['options']}`: {figures}; probe {a.get('probe', {})}")
         for s in report.stages:
@@ -176,17 +176,23 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
             lines.append(f"| {r.stage} | {r.precision} | {eq} | " + " | ".join(cells) + f" | {verdict} |")
     for plot in plots or []:
         lines += ["", f"![{plot}]({plot})"]
-    lines += ["", "## Forecast (PyTorch, test split)", "",
-              f"MAE {f['mae_std_units']:.4f} std units vs seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} "
+    lines += ["", f"## Task: {report.task} (PyTorch, test split)", "", f["summary"] + "."]
+    if "per_target" in f:
+        lines += forecast_lines(f)
+    if report.failures():
+        lines += ["", "## Failures", ""] + [f"- {x}" for x in report.failures()]
+    return "\n".join(lines) + "\n"
+
+
+def forecast_lines(f: dict) -> list[str]:
+    lines = ["", f"MAE {f['mae_std_units']:.4f} std units vs seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} "
               f"({f['improvement_vs_seasonal_naive_pct']:+.1f} % better) and persistence "
               f"{f['persistence_mae_std_units']:.4f}, over {f['test_windows']} test windows.", "",
               "| target | MAE | seasonal-naive MAE | persistence MAE | better than seasonal-naive |", "|---|---|---|---|---|"]
     for name, t in f["per_target"].items():
         lines.append(f"| {name} | {t['mae']:.4f} | {t['seasonal_naive_mae']:.4f} | {t['persistence_mae']:.4f} | "
                      f"{t['improvement_vs_seasonal_naive_pct']:+.1f} % |")
-    if report.failures():
-        lines += ["", "## Failures", ""] + [f"- {x}" for x in report.failures()]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_report(directory: Path, report: Report, plots: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from lstm_edge.errors import InvalidInputError
 
 @dataclass(frozen=True)
 class DataSpec:
-    source: str = "sensor"          # "sensor": the built-in generator; "csv": a user file (--data)
+    source: str = "sensor"          # the task's data (lstm_edge.tasks): sensor | csv (forecast), adding, gesture, text (charlm)
     days: int = 180                 # generator length: 180 days of hourly samples = 4320 steps
     seed: int = 0                   # generator seed: same seed, same bytes
     targets: tuple[str, ...] = ("temperature", "load")   # channels forecast one horizon ahead
@@ -26,12 +26,15 @@ class DataSpec:
     horizon: int = 1                # forecast y[t] is the target at t + horizon
     split: tuple[float, ...] = (0.7, 0.15, 0.15)  # time-ordered train/val/test fractions
     period: int = 24                # seasonal period for the seasonal-naive baseline
+    sequences: int = 4000           # adding, gesture: generated sequences, shared by the split
+    corpus: str = "lstm-edge-docs"  # text: the shipped corpus (lstm_edge/data/corpus/NAME.txt) unless --data
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     hidden_size: int = 64           # H: width of every LSTM layer
     num_layers: int = 2             # L: stacked nn.LSTM layers
+    embedding_dim: int = 0          # > 0: x holds token ids, looked up in an nn.Embedding (text only)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class TrainSpec:
     learning_rate: float = 3e-3
     patience: int = 5               # early stopping: epochs without a better validation loss
     warmup_steps: int = 24          # loss ignores the first steps of a window: too little context
+    forget_bias: float = 0.0        # ≠ 0: every layer's forget-gate b_ih starts at this value (0: PyTorch's init)
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,14 @@ def _check_sizes(spec: Spec, where: str) -> None:
         problems.append(f"train.learning_rate must be > 0, got {spec.train.learning_rate}")
     if len(spec.data.split) != 3 or any(s <= 0 for s in spec.data.split) or abs(sum(spec.data.split) - 1) > 1e-6:
         problems.append(f"data.split must be three positive fractions summing to 1, got {list(spec.data.split)}")
-    if spec.data.source not in ("sensor", "csv"):
-        problems.append(f"data.source must be 'sensor' or 'csv', got {spec.data.source!r}")
+    from lstm_edge.tasks import TASK_OF_SOURCE
+
+    if spec.data.source not in TASK_OF_SOURCE:
+        problems.append(f"data.source must be one of {', '.join(TASK_OF_SOURCE)}, got {spec.data.source!r}")
+    if (spec.data.source == "text") != (spec.model.embedding_dim > 0):
+        problems.append("model.embedding_dim > 0 goes with data.source = 'text' (token ids in, an embedding), and only with it")
+    if spec.data.sequences < 10 or spec.model.embedding_dim < 0:
+        problems.append("data.sequences must be ≥ 10 and model.embedding_dim ≥ 0")
     if not spec.data.targets:
         problems.append("data.targets must name at least one column")
     if spec.train.warmup_steps >= spec.data.window:
@@ -220,8 +230,12 @@ def _check_sizes(spec: Spec, where: str) -> None:
 
 def with_data_overrides(spec: Spec, *, data=None, targets=None, features=None, period=None) -> Spec:
     """The spec with command-line data choices applied (a CSV, its target/feature columns)."""
+    from lstm_edge.errors import UsageError
+
     changes = {}
-    if data is not None:
+    if data is not None and spec.data.source in ("adding", "gesture"):
+        raise UsageError(f"model spec '{spec.name}' generates its data ({spec.data.source}); --data does not apply")
+    if data is not None and spec.data.source != "text":   # text: --data is the corpus file
         changes["source"] = "csv"
     if targets:
         changes["targets"] = tuple(targets)
@@ -229,9 +243,7 @@ def with_data_overrides(spec: Spec, *, data=None, targets=None, features=None, p
         changes["features"] = tuple(features)
     if period is not None:
         changes["period"] = period
-    if data is not None and not targets and spec.data.source != "csv":
-        from lstm_edge.errors import UsageError
-
+    if data is not None and not targets and spec.data.source not in ("csv", "text"):
         raise UsageError("--data needs at least one --target COLUMN to forecast")
     new = dataclasses.replace(spec, data=dataclasses.replace(spec.data, **changes))
     _check_sizes(new, "command line")

@@ -47,6 +47,10 @@ def stream_session(directory: Path, source: Path, *, artifact: str = "onnx-fp32.
     meta = json.loads((directory / "model.json").read_text()) if (directory / "model.json").exists() else None
     if meta is None:
         raise InvalidInputError(f"{directory} holds no model.json", hint="run lstm-edge pipeline first")
+    task = meta.get("task", {"name": "forecast"})["name"]
+    if task != "forecast":
+        raise UsageError(f"{directory} holds a {task} model; `stream` forecasts sensor rows",
+                         hint="use `lstm-edge sample` for a character model" if task == "charlm" else None)
     path = directory / artifact
     if not path.exists():
         raise UsageError(f"{path} does not exist", hint="choose an artefact that returns the cell state, e.g. onnx-fp32.onnx")

@@ -44,8 +44,9 @@ class StreamResult:
 
 
 def stream_input(spec: Spec, meta: dict, norm, features, test_x: np.ndarray) -> np.ndarray:
-    """(1, length, F) normalized: a fresh stretch of the same world (generator, new seed), or for
-    CSV-trained models the test series (the last step of each window) repeated to length."""
+    """(1, length, F) normalized: a fresh stretch of the same world (generator, new seed) for the
+    sensor model; for CSV-trained models the test series (the last step of each window); for
+    sequence tasks (adding, gesture, text) the test windows one after another. Repeated to length."""
     from lstm_edge.data import generate_sensor_series
 
     n = spec.streaming.length
@@ -53,7 +54,10 @@ def stream_input(spec: Spec, meta: dict, norm, features, test_x: np.ndarray) -> 
         series = generate_sensor_series(days=n // 24 + 2, seed=spec.data.seed + 1)
         idx = [series.columns.index(c) for c in features]
         return np.ascontiguousarray(norm.apply(series.values)[None, :n][:, :, idx])
-    series = test_x[:, -1]                                        # (Nw, F): consecutive test steps
+    if meta.get("task", {}).get("name", "forecast") == "forecast":
+        series = test_x[:, -1]                                    # (Nw, F): consecutive test steps
+    else:
+        series = test_x.reshape(-1, test_x.shape[-1])             # (Nw·T, F): whole sequences in turn
     return np.ascontiguousarray(np.tile(series, (n // len(series) + 1, 1))[None, :n])
 
 

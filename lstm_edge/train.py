@@ -1,7 +1,9 @@
 """Training: fixed seed, Adam, early stopping on validation loss, best weights kept.
 
-Loss is the MSE of normalized forecasts over steps t ≥ warmup_steps of each window: the
-first steps have too little context to forecast from and would only add noise.
+The task (lstm_edge.tasks) gives the data, the loss and the metric: for forecasting the MSE
+of normalized forecasts over steps t ≥ warmup_steps of each window (the first steps have too
+little context), for the adding problem the MSE at the last step, cross-entropy for gestures
+(last step) and characters (every step).
 """
 from __future__ import annotations
 
@@ -12,10 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.checkpoint import save_checkpoint
-from lstm_edge.data import Series
-from lstm_edge.data.windows import Prepared, prepare
-from lstm_edge.metrics import forecast_metrics, test_set
 from lstm_edge.spec import Spec
+from lstm_edge.tasks import TaskData, task_name
 
 
 CALIBRATION_WINDOWS = 256
@@ -25,37 +25,41 @@ CALIBRATION_WINDOWS = 256
 class TrainResult:
     tensors: dict[str, np.ndarray]
     meta: dict
-    prepared: Prepared
+    data: TaskData
 
 
-def prepare_for(spec: Spec, series: Series) -> Prepared:
-    d = spec.data
-    return prepare(series, features=d.features, targets=d.targets, window=d.window,
-                   horizon=d.horizon, split=d.split)
+def model_dims(spec: Spec, data: TaskData) -> dict:
+    """The resolved sizes stored with the checkpoint; build_model(dims) rebuilds the module."""
+    dims = {"input_size": len(data.features), "hidden_size": spec.model.hidden_size,
+            "num_layers": spec.model.num_layers, "output_size": len(data.targets),
+            "residual": list(data.extra.get("residual", []))}
+    if spec.model.embedding_dim:
+        dims |= {"vocab_size": len(data.extra["vocabulary"]), "embedding_dim": spec.model.embedding_dim}
+    return dims
 
 
-def train(spec: Spec, series: Series, out_dir: Path, *, progress: bool = True) -> TrainResult:
+def train(spec: Spec, task, data: TaskData, out_dir: Path, *, progress: bool = True) -> TrainResult:
     import torch
 
     from lstm_edge.model import ForecastLSTM
 
-    prep = prepare_for(spec, series)
     t = spec.train
     torch.manual_seed(t.seed)
-    residual = [prep.features.index(c) for c in prep.targets] if set(prep.targets) <= set(prep.features) else []
-    dims = {"input_size": len(prep.features), "hidden_size": spec.model.hidden_size,
-            "num_layers": spec.model.num_layers, "output_size": len(prep.targets), "residual": residual}
+    dims = model_dims(spec, data)
     model = ForecastLSTM(**dims)
+    if t.forget_bias:   # e.g. 1 (Gers et al., 2000): remember by default, which long gaps need
+        with torch.no_grad():
+            for k in range(dims["num_layers"]):
+                getattr(model.lstm, f"bias_ih_l{k}")[dims["hidden_size"]:2 * dims["hidden_size"]] = t.forget_bias
     opt = torch.optim.Adam(model.parameters(), lr=t.learning_rate)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, t.patience // 2))
-    xtr, ytr = torch.from_numpy(prep.train.x), torch.from_numpy(prep.train.y)
-    xva, yva = torch.from_numpy(prep.val.x), torch.from_numpy(prep.val.y)
+    xtr, ytr = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
+    xva, yva = torch.from_numpy(data.val.x), torch.from_numpy(data.val.y)
     gen = torch.Generator().manual_seed(t.seed)
-    w = t.warmup_steps
 
     def loss_on(x, y):
         out, _, _ = model(x, *model.zero_state(len(x)))
-        return torch.mean((out[:, w:] - y[:, w:]) ** 2)
+        return task.loss(out, y)
 
     best, best_state, stale, history = float("inf"), None, 0, []
     started = time.perf_counter()
@@ -87,24 +91,23 @@ def train(spec: Spec, series: Series, out_dir: Path, *, progress: bool = True) -
                 break
     model.load_state_dict(best_state)
     model.eval()
-    test = test_set(prep, period=spec.data.period, horizon=spec.data.horizon)
+    test, val_set = task.eval_set(data, "test"), task.eval_set(data, "val")
     with torch.no_grad():
         pred, _, _ = model(torch.from_numpy(test["x"]), *model.zero_state(len(test["x"])))
-    metrics = forecast_metrics(pred[:, -1].numpy(), test, prep.norm, prep.targets)
+    metrics = task.score(pred.numpy(), test)
     tensors = {k: v.numpy() for k, v in model.state_dict().items()}
     meta = {
-        "model": spec.name, "spec": spec.to_dict(), "dims": dims,
-        "features": list(prep.features), "targets": list(prep.targets),
-        "normalization": prep.norm.to_dict(), "data_source": series.source,
+        "model": spec.name, "spec": spec.to_dict(), "dims": dims, "task": {"name": task_name(spec), **data.extra},
+        "features": list(data.features), "targets": list(data.targets),
+        "normalization": data.normalization, "data_source": data.source,
         "training": {"epochs": len(history), "best_val_loss": best, "seconds": time.perf_counter() - started,
                      "history": history},
         "test_metrics": metrics,
     }
     # Calibration windows for quantization: spread evenly over the whole training split.
-    pick = np.linspace(0, len(prep.train.x) - 1, min(CALIBRATION_WINDOWS, len(prep.train.x))).astype(int)
-    val = test_set(prep, period=spec.data.period, horizon=spec.data.horizon, split="val")
-    save_checkpoint(Path(out_dir), tensors, meta, test, {"x": prep.train.x[pick]}, val)
-    return TrainResult(tensors, meta, prep)
+    pick = np.linspace(0, len(data.train.x) - 1, min(CALIBRATION_WINDOWS, len(data.train.x))).astype(int)
+    save_checkpoint(Path(out_dir), tensors, meta, test, {"x": data.train.x[pick]}, val_set)
+    return TrainResult(tensors, meta, data)
 
 
 class _progress:

@@ -15,10 +15,10 @@ from lstm_edge.errors import InvalidInputError
 from lstm_edge.checkpoint import load_checkpoint, load_test_set
 from lstm_edge.data.windows import Normalization
 from lstm_edge.export import REFUSALS
-from lstm_edge.metrics import forecast_metrics
 from lstm_edge.parity import StageResult, check_stage, parity_cases
 from lstm_edge.report import Report, write_report
 from lstm_edge.spec import Tolerance, spec_from_dict
+from lstm_edge.tasks import task_for
 
 
 def verify(directory: Path, *, progress=None) -> Report:
@@ -36,9 +36,10 @@ def verify(directory: Path, *, progress=None) -> Report:
     test = load_test_set(directory, meta)
     cases = parity_cases(spec, dims, test["x"])
     say = progress or (lambda msg: None)
+    task = task_for(spec, meta)
 
     def score(outputs: dict) -> dict:
-        return forecast_metrics(outputs["y"][:, -1], test, norm, targets)
+        return task.score(outputs["y"], test)
 
     say("pytorch: running the parity cases")
     torch_runner = TorchRunner(load_model(tensors, dims))
@@ -91,10 +92,10 @@ def verify(directory: Path, *, progress=None) -> Report:
     say("streaming: stepping one long sequence through every artefact that returns (h, c)")
     streams = check_streams(directory, spec, meta, norm, test["x"], tensors, stages)
     refusals = read_json(directory / REFUSALS) if (directory / REFUSALS).exists() else []
-    report = Report(model=meta["model"], stages=stages, training=meta["training"],
+    report = Report(model=meta["model"], task=task.name, stages=stages, training=meta["training"],
                     forecast=root.metrics, cases=[c.name for c in cases], refusals=refusals, streaming=streams)
     plots = [drift_plot(directory, streams)] if streams else []
-    if any(s.info.get("recipe") for s in stages):   # fp32 and every quantized stage of the test windows
+    if task.name == "forecast" and any(s.info.get("recipe") for s in stages):   # fp32 and every quantized stage of the test windows
         from lstm_edge.plots import forecast_plot
 
         chosen = [s.name for s in stages if s.name in ("onnx-fp32", "tflite-fp32") or s.info.get("recipe")]

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from lstm_edge.errors import InvalidInputError, LstmEdgeError, ParityError
+from lstm_edge.errors import InvalidInputError, LstmEdgeError, ParityError, UsageError
 
 
 def main(argv=None) -> int:
@@ -78,6 +78,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--threshold", type=float, default=4.0, help="anomaly when |observed − forecast| > threshold × σ")
     r.set_defaults(func=_run)
 
+    g = sub.add_parser("sample", help="generate text through a bundled character model (charlm)")
+    g.add_argument("bundle", type=Path)
+    g.add_argument("--artifact", help="artefact file or stage name (default: the first streaming one that runs here)")
+    g.add_argument("--prompt", default="The ")
+    g.add_argument("--length", type=int, default=200)
+    g.add_argument("--temperature", type=float, default=0.8, help="0: always the most likely character")
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=_sample)
+
     c = sub.add_parser("compare", help="bench results from several devices side by side")
     c.add_argument("results", type=Path, nargs="+", help="JSON files written by bench --out")
     c.set_defaults(func=_compare)
@@ -135,6 +144,24 @@ def _run(args) -> int:
     summary = run_bundle(open_bundle(args.bundle), args.input, artifact=args.artifact, output=args.output,
                          threads=args.threads, threshold=args.threshold)
     print(summary, file=sys.stderr)
+    return 0
+
+
+def _sample(args) -> int:
+    from lstm_edge.runtime import open_runner
+    from lstm_edge.runtime.bundle_files import open_bundle
+    from lstm_edge.runtime.device_run import choose_artifact
+    from lstm_edge.runtime.sample import sample_text
+
+    bundle = open_bundle(args.bundle)
+    task = bundle.manifest.get("task", {"name": "forecast"})
+    if task["name"] != "charlm":
+        raise UsageError(f"{args.bundle} holds a {task['name']} model; sampling needs a character model (charlm)")
+    a = choose_artifact(bundle, args.artifact, streaming=True)
+    text = sample_text(open_runner(bundle.root / a["file"]), task["vocabulary"], args.prompt, length=args.length,
+                       temperature=args.temperature, seed=args.seed)
+    print(args.prompt + text)
+    print(f"sampled {args.length} characters through {a['file']}", file=sys.stderr)
     return 0
 
 

@@ -79,6 +79,10 @@ def _run_csv(bundle, source: Path, name, output, threads: int, threshold: float)
     from lstm_edge.runtime.rows import forecast_steps, rows_from_file
     from lstm_edge.runtime import Stream, open_runner
 
+    task = bundle.manifest.get("task", {"name": "forecast"})["name"]
+    if task != "forecast":
+        raise UsageError(f"a CSV of raw sensor rows feeds a forecasting model; this bundle holds a {task} model",
+                         hint="pass model inputs as .npz (x (B, T, F))" + (", or use `sample`" if task == "charlm" else ""))
     a = choose_artifact(bundle, name, streaming=True)
     m = bundle.manifest["model"]
     norm, features, targets = m["normalization"], m["features"], m["targets"]

@@ -19,10 +19,26 @@ from lstm_edge.errors import EnvironmentFault
 
 RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "litert": "ai_edge_litert"}
 
-# Task metrics the device can score from the golden windows; lower is better unless stated.
+
+def _bits_per_char(y: np.ndarray, target: np.ndarray) -> float:
+    """y (N, T, V) logits, target (N, T) ids: mean −log2 p(target), as lstm_edge.tasks.charlm scores it."""
+    z = y.astype(np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return float(-np.take_along_axis(logp, target.astype(np.int64)[..., None], axis=-1).mean() / np.log(2))
+
+
+# Task metrics the device can score from the golden windows, as lstm_edge.tasks scores them on the
+# host; the manifest says which one and whether lower is better.
 METRICS = {
-    # forecast MAE in training-std units, last step of each window (as lstm_edge.metrics scores it)
+    # forecast MAE in training-std units, last step of each window
     "mae_std_units": lambda y, target: float(np.mean(np.abs(y[:, -1].astype(np.float64) - target))),
+    # the adding problem: squared error of the sum, read at the last step
+    "mse": lambda y, target: float(np.mean((y[:, -1].astype(np.float64) - target) ** 2)),
+    # gestures: the class with the largest logit at the last step
+    "accuracy": lambda y, target: float(np.mean(np.argmax(y[:, -1], axis=-1) == target)),
+    # characters: every step of every window
+    "bits_per_char": _bits_per_char,
 }
 
 
@@ -161,9 +177,10 @@ def judge(check: ArtifactCheck, a: dict, got: dict, bundle) -> None:
         score, target = METRICS[metric["name"]], bundle.golden[f"{metric['case']}.target"]
         check.metric = score(got[metric["case"]]["y"], target)
         check.parent_metric = score(bundle.outputs(a["parent"], metric["case"])["y"], target)
-        if increase is not None and check.metric > check.parent_metric * (1 + increase):
-            rise = check.metric / check.parent_metric - 1
-            check.failures.append(f"{metric['name']} {check.metric:.5f} is {100 * rise:+.2f} % over {a['parent']}'s "
+        sign = 1.0 if metric.get("lower_is_better", True) else -1.0
+        worse = sign * (check.metric - check.parent_metric) / abs(check.parent_metric) if check.parent_metric else 0.0
+        if increase is not None and worse > increase:
+            check.failures.append(f"{metric['name']} {check.metric:.5f} is {100 * worse:+.2f} % worse than {a['parent']}'s "
                                   f"{check.parent_metric:.5f}; budget {100 * increase:+.1f} %")
     check.status = "FAIL" if check.failures else "pass"
 

@@ -31,13 +31,13 @@ def test_every_recipe_is_published_or_refused_with_figures(tiny_run, name):
     attempts = info["attempts"]
     assert len(attempts) == len(r.attempts) and all("result" in a and "options" in a for a in attempts)
     if kind == "refused":
-        assert info["val_mae_increase"] is None or info["val_mae_increase"] > info["budget_metric_increase"]
+        assert info["val_metric_increase"] is None or info["val_metric_increase"] > info["budget_metric_increase"]
         assert any(row[0] == name and row[-1] == "refused" for row in quant_rows(report))
         return
     assert info["recipe"] == name and info["parent"] == r.parent
     assert 0 < info["size_bytes"] and info["parent_size_bytes"] > 0
     budget = next(t for t in json.loads((out / "model.json").read_text())["spec"]["tolerance"] if t["child"] == name)
-    assert info["val_mae_increase"] <= budget["metric_increase"]
+    assert info["val_metric_increase"] <= budget["metric_increase"]
     stage = next(s for s in report.stages if s.name == name)
     assert stage.parent == r.parent and stage.metric_check is not None
     assert stage.passed == (stage.metric_check["passed"] and all(stage.comparisons))
@@ -112,7 +112,7 @@ def test_verify_fails_naming_recipe_metric_budget_and_value(tiny_run, tmp_path):
     write_sidecar(path, json.loads((work / "onnx-fp16.onnx.json").read_text()))
     r = runner.invoke(app, ["verify", str(work)])
     assert r.exit_code == 1
-    assert "onnx-fp16 (recipe onnx-fp16): test MAE" in r.output and "budget +0.50%" in r.output
+    assert "onnx-fp16 (recipe onnx-fp16): test mae_std_units" in r.output and "worse than onnx-fp32" in r.output and "budget +0.50%" in r.output
     assert "onnx-fp16 vs onnx-fp32, output 'y'" in r.output     # and the fp16 element budget names the element
 
 

@@ -25,7 +25,7 @@ BAD = [
     ({"name": "x", "model": {"hidden_size": 100000}}, "not supported"),
     ({"name": "x", "data": {"split": [0.5, 0.5]}}, "data.split must be three positive fractions"),
     ({"name": "x", "data": {"targets": "load"}}, "data: targets: expected a list"),
-    ({"name": "x", "data": {"source": "s3"}}, "data.source must be 'sensor' or 'csv'"),
+    ({"name": "x", "data": {"source": "s3"}}, "data.source must be one of sensor, csv, adding, gesture, text"),
     ({"name": "x", "train": {"warmup_steps": 100}}, "must be < data.window"),
     ({"name": "x", "tolerance": [{"parent": "pytorch", "child": "onnx-fp32", "atol": -1.0, "rtol": 0}]}, "must be >= 0"),
     ({"name": "x", "tolerance": [{"parent": "pytorch", "child": "onnx-fp32"}]}, "no budget"),

@@ -93,11 +93,9 @@ def print_report(report) -> None:
                        style=None if r.passed else "red")
         out.print(st)
     f = report.forecast
-    out.print(f"forecast (test split, {f['test_windows']} windows): MAE {f['mae_std_units']:.4f} std units, "
-              f"seasonal-naive {f['seasonal_naive_mae_std_units']:.4f} → "
-              f"{f['improvement_vs_seasonal_naive_pct']:+.1f} % better; persistence {f['persistence_mae_std_units']:.4f}")
+    out.print(f"task ({report.task}): {f['summary']}")
     for s in report.stages[1:]:
-        out.print(f"  {s.name:<22} test MAE {s.metrics['mae_std_units']:.5f} std units")
+        out.print(f"  {s.name:<22} test {f['metric']} {s.metrics['value']:.5f}")
     for line in report.failures():
         out.print(f"[red]FAIL[/red] {line}")
     out.print(f"verdict: {'[green]PASS[/green]' if report.passed else '[red]FAIL[/red]'}")

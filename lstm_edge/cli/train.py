@@ -22,16 +22,14 @@ def command(
 ):
     """Train a reference model; writes model.safetensors, model.json and test_set.npz into OUT."""
     from lstm_edge.artifacts import staged_output
-    from lstm_edge.data.load import load_series
     from lstm_edge.spec import with_data_overrides, load_spec
+    from lstm_edge.tasks import task_for
     from lstm_edge.train import train
 
     spec = with_data_overrides(load_spec(model), data=data, targets=target, features=feature, period=period)
-    series = load_series(spec, data, time_column=time_column)
-    say(f"training '{spec.name}' on {series.source} ({len(series.values)} rows, {len(series.columns)} columns)")
+    task = task_for(spec)
+    task_data = task.load(data, time_column=time_column)
+    say(f"training '{spec.name}' ({task.name}) on {task_data.source}: {len(task_data.train.x)} training windows")
     with staged_output(out) as staging:
-        result = train(spec, series, staging)
-    f = result.meta["test_metrics"]
-    console().print(f"test MAE {f['mae_std_units']:.4f} std units vs seasonal-naive "
-                    f"{f['seasonal_naive_mae_std_units']:.4f} ({f['improvement_vs_seasonal_naive_pct']:+.1f} %); "
-                    f"wrote {out}")
+        result = train(spec, task, task_data, staging)
+    console().print(f"{result.meta['test_metrics']['summary']}; wrote {out}")
