@@ -86,7 +86,8 @@ def check_stream(stage: str, precision: str, runner, whole, x: np.ndarray, torch
         result.equivalence["whole sequence"] = float(np.abs(y_whole - y_step).max())
     err = np.abs(y_step.astype(np.float64) - torch_run["y"])[0].max(axis=1)   # (T,)
     result.error_curve = err
-    for n, tol in zip(st.horizons, st.budget(precision)):
+    # an empty fp16/int8 list in the spec: drift recorded, not judged (the task budget judges those stages)
+    for n, tol in zip(st.horizons, st.budget(precision) or [None] * len(st.horizons)):
         h_ref, c_ref = torch_run["states"][n]
         h, c = states[n]
 
@@ -95,7 +96,8 @@ def check_stream(stage: str, precision: str, runner, whole, x: np.ndarray, torch
 
         d = {"horizon": n, "budget": tol, "y": float(err[:n].max()),
              "h": float(np.abs(h - h_ref).max()), "c": float(np.abs(c - c_ref).max())}
-        d["passed"] = max(excess(y_step[:, :n], torch_run["y"][:, :n]), excess(h, h_ref), excess(c, c_ref)) <= 0
+        d["passed"] = tol is None or max(excess(y_step[:, :n], torch_run["y"][:, :n]), excess(h, h_ref),
+                                         excess(c, c_ref)) <= 0
         result.drift.append(d)
     return result
 

@@ -4,8 +4,8 @@ A wrist sensor at 50 Hz records one of six gestures, T steps long; the model rea
 whole sequence and classifies it at the last step (y[:, -1] holds one logit per class, so
 the same artefact also gives a running guess on every step when streamed). Every sample
 varies in onset, duration, amplitude, speed, a rotation about the vertical axis of up to
-±30° (how the watch sits), gravity tilt and sensor noise, so the classes overlap at the
-edges and accuracy is a real measurement. Metric: test accuracy; baseline: the majority class.
+±30° (how the watch sits), gravity tilt and sensor noise; each split is generated with its
+own seed. Metric: test accuracy; baseline: the majority class.
 """
 from __future__ import annotations
 
