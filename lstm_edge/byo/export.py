@@ -1,0 +1,217 @@
+"""export_module: a user's PyTorch module → ONNX and TFLite with explicit state, each artefact
+checked against PyTorch over the parity grid where it is made (exit 3 on any miss).
+
+Grid: B ∈ {1, 2, 7} × T ∈ {1, 2, 50, 1000}, random inputs (token ids over the whole vocabulary
+for an embedding) and random initial states; budget |a − b| ≤ 1e-5 + 1e-5·|b| (fp32). The
+general TFLite path takes only the example's T, so it is checked at that T for every B.
+Writes OUT/<name>.onnx, OUT/<name>.tflite (+ sidecars) and OUT/byo-report.json.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lstm_edge.artifacts import write_json_atomic, write_sidecar
+from lstm_edge.errors import ConversionError, InvalidInputError
+
+BATCHES, LENGTHS, ATOL, RTOL = (1, 2, 7), (1, 2, 50, 1000), 1e-5, 1e-5
+
+
+def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: str = "model", progress=None) -> dict:
+    import torch
+
+    from lstm_edge.byo.inspect import inspect
+    from lstm_edge.byo.wrap import Stateful, names
+
+    say = progress or (lambda msg: None)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    ex = torch.as_tensor(np.asarray(example))
+    arch = inspect(model, ex)
+    say(f"recognised: {arch.describe()}; state {arch.state_layout}")
+    wrapper = Stateful(model, arch).eval()
+    inputs, outputs = names(arch)
+    bx = 0 if arch.batch_first else 1
+    vocab = model.get_submodule(arch.input_layer).num_embeddings if arch.input_kind == "embedding" else None
+
+    def feeds(b: int, t: int, seed: int, zero: bool = False) -> dict:
+        rng = np.random.default_rng(seed)
+        shape = list(ex.shape)
+        shape[bx], shape[1 - bx] = b, t
+        x = (rng.integers(0, vocab, shape) if vocab else rng.standard_normal(shape)).astype(
+            np.int64 if vocab else np.float32)
+        from lstm_edge.byo.wrap import state_shapes
+
+        f = {"x": x}
+        for k, s in state_shapes(arch, b).items():
+            f[k] = np.zeros(s, np.float32) if zero else (rng.uniform(-1, 1, s) if k == "h0" else rng.standard_normal(s)).astype(np.float32)
+        return f
+
+    def torch_run(f: dict) -> dict:
+        with torch.no_grad():
+            outs = wrapper(*(torch.from_numpy(f[k]) for k in inputs))
+        return {k: v.numpy() for k, v in zip(outputs, outs)}
+
+    B, T = int(ex.shape[bx]), int(ex.shape[1 - bx])
+    with torch.no_grad():                                   # the wrapper is the module, at zero state
+        own = model(ex)
+    own = (own[0] if isinstance(own, tuple) else own).numpy()
+    zero = feeds(B, T, 0, zero=True) | {"x": ex.numpy()}
+    if not np.allclose(torch_run(zero)["y"], own, atol=1e-6, rtol=1e-6):
+        raise InvalidInputError("with its state made explicit the module no longer computes its own forward() "
+                                "(it may build its own initial state); lstm-edge feeds h0/c0 to the recurrent layer")
+    y_axis = _y_batch_axis(torch_run(feeds(B, T, 0))["y"], torch_run(feeds(B + 1, T + 2, 0))["y"])
+    cases = {f"B={b} T={t}": feeds(b, t, 1000 + 10 * b + t) for b in BATCHES for t in LENGTHS}
+    cases |= {f"B={b} T={T}": feeds(b, T, 2000 + b) for b in BATCHES}     # the example's T: the general path's
+    expected = {c: torch_run(f) for c, f in cases.items()}
+    report = {"architecture": arch.__dict__ | {"description": arch.describe(), "state_layout": arch.state_layout},
+              "inputs": list(inputs), "outputs": list(outputs), "example_shape": list(ex.shape),
+              "budget": {"atol": ATOL, "rtol": RTOL}, "artifacts": [], "refused": []}
+    for fmt in formats:          # a format that cannot take this architecture is refused, naming why
+        try:
+            if fmt == "onnx":
+                done = _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, out_dir / f"{name}.onnx", say)
+            else:
+                done = _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, out_dir / f"{name}.tflite", say)
+            report["artifacts"].append(done)
+        except ConversionError as e:
+            say(f"{fmt}: refused — {e}")
+            report["refused"].append({"format": fmt, "reason": str(e)})
+    write_json_atomic(out_dir / "byo-report.json", report)
+    return report
+
+
+def _y_batch_axis(y: np.ndarray, y_bigger: np.ndarray) -> int:
+    """Which axis of y grew with the batch (B → B + 1)."""
+    return next(k for k, (a, b) in enumerate(zip(y.shape, y_bigger.shape)) if b == a + 1)
+
+
+def _dynamic_axes(arch, bx: int, y: np.ndarray, y_bigger: np.ndarray, inputs, outputs) -> dict:
+    axes = {"x": {bx: "batch", 1 - bx: "time"}}
+    for k in inputs[1:]:
+        axes[k] = {1: "batch"}
+    for k in outputs[1:]:
+        axes[k] = {1: "batch"}
+    grew = {k: ("batch" if b == a + 1 else "time") for k, (a, b) in enumerate(zip(y.shape, y_bigger.shape)) if a != b}
+    axes["y"] = grew
+    return axes
+
+
+def _compare(got: dict, want: dict, case: str, names) -> tuple[list[str], dict]:
+    failures, worst = [], {}
+    for n in names:
+        if n not in got:
+            continue
+        a, b = np.asarray(got[n], np.float64), want[n].astype(np.float64)
+        if a.shape != b.shape:
+            failures.append(f"{case}: '{n}' shape {a.shape}, expected {b.shape}")
+            continue
+        err = np.abs(a - b)
+        worst[n] = float(err.max()) if err.size else 0.0
+        if (err > ATOL + RTOL * np.abs(b)).any():
+            failures.append(f"{case}: '{n}' differs from PyTorch by {worst[n]:.3g} (budget {ATOL:g} + {RTOL:g}·|ref|)")
+    return failures, worst
+
+
+def _judge(path: Path, run, cases: dict, expected: dict, names) -> dict:
+    failures, worst = [], {}
+    for case, f in cases.items():
+        fail, w = _compare(run(f), expected[case], case, names)
+        failures += fail
+        for n, v in w.items():
+            worst[n] = max(worst.get(n, 0.0), v)
+    if failures:
+        path.unlink(missing_ok=True)
+        raise ConversionError(str(path), failures[:12], hint="this is a converter bug; please report it")
+    return worst
+
+
+def _latency(run, f: dict, n: int = 50) -> float:
+    run(f)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        run(f)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e6)
+
+
+def _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, path: Path, say) -> dict:
+    import onnxruntime as ort
+
+    from lstm_edge.byo.to_onnx import OPSET, export_onnx
+    from lstm_edge.byo.wrap import names
+
+    inputs, outputs = names(arch)
+    f_small, f_big = feeds(max(B, 2), T, 0), feeds(max(B, 2) + 1, T + 2, 0)
+    axes = _dynamic_axes(arch, bx, _torch_y(wrapper, inputs, f_small), _torch_y(wrapper, inputs, f_big), inputs, outputs)
+    say(f"ONNX: torch.onnx.export (TorchScript, opset {OPSET}), native {arch.kind} op, dynamic batch and time")
+    ops = export_onnx(wrapper, arch, f_small, axes, path)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def run(f):
+        return dict(zip(outputs, session.run(None, f)))
+
+    worst = _judge(path, run, cases, expected, outputs)
+    info = {"kind": "byo-artifact", "format": "onnx", "path_taken": "native", "why": f"ONNX has a native {arch.kind} op",
+            "ops": sorted(set(ops)), "inputs": list(inputs), "outputs": list(outputs), "layout": arch.state_layout,
+            "dynamic_axes": {k: {str(a): v for a, v in d.items()} for k, d in axes.items()},
+            "parity_cases": list(cases), "max_abs_vs_pytorch": worst,
+            "latency_us_B1": _latency(run, feeds(1, T, 5)), "runtimes": ["onnxruntime"]}
+    say(f"ONNX parity over {len(cases)} cases: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
+    return write_sidecar(path, info)
+
+
+def _torch_y(wrapper, inputs, f: dict) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return wrapper(*(torch.from_numpy(f[k]) for k in inputs))[0].numpy()
+
+
+def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, say) -> dict:
+    from lstm_edge.byo import to_tflite
+    from lstm_edge.byo.wrap import names
+    from lstm_edge.converters.to_tflite import tflite_ops
+
+    inputs, outputs = names(arch)
+    sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    route, why = to_tflite.choose_path(arch)
+    say(f"TFLite: {route} path — {why}")
+    fixups = []
+    if route == "fused":
+        fixups = to_tflite.fused(arch, sd, tuple(ex.shape), vocab is not None, path)
+        judged = cases
+    else:
+        to_tflite.general(arch, sd, tuple(ex.shape), vocab is not None, path)
+        judged = {c: f for c, f in cases.items() if c.endswith(f" T={T}")}
+    bad = [o for o in tflite_ops(path) if o.startswith("Flex") or o in ("CUSTOM", "WHILE")]
+    if bad:
+        path.unlink(missing_ok=True)
+        raise ConversionError(str(path), [f"non-builtin or looping ops {sorted(set(bad))}"])
+
+    def run(f):
+        return to_tflite.run_tflite(path, f, per_row=route == "fused", x_axis=bx, y_axis=y_axis)
+
+    worst = _judge(path, run, judged, expected, outputs) if judged else {}
+    ops = tflite_ops(path)
+    counts = {o: ops.count(o) for o in sorted(set(ops))}
+    one = next(iter(judged.values())) if judged else None
+    info = {"kind": "byo-artifact", "format": "tflite", "path_taken": route, "why": why, "ops": counts,
+            "op_count": len(ops), "inputs": list(inputs),
+            "outputs": list(outputs) if route == "general" else ["y", "hn"],
+            "missing_outputs": {} if route == "general" or arch.kind != "LSTM" else
+            {"cn": "the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel does not expose its cell state"},
+            "fixed_time_steps": None if route == "fused" else T, "layout": arch.state_layout,
+            "converter_fixups": fixups, "parity_cases": list(judged), "max_abs_vs_pytorch": worst,
+            "runtimes": ["litert"]}
+    if one is not None:
+        b1 = {k: np.ascontiguousarray(np.take(v, [0], axis=bx if k == "x" else 1)) for k, v in one.items()}
+        info["latency_us_B1"] = _latency(run, b1)
+    say(f"TFLite parity over {len(judged)} cases: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
+    return write_sidecar(path, info)

@@ -1,0 +1,101 @@
+"""The user's architecture as TensorFlow ops, from its PyTorch weights (PyTorch's gate orders).
+
+`general_step_graph` writes the recurrences out as builtin ops (FULLY_CONNECTED, LOGISTIC,
+TANH, MUL, ADD …) unrolled over a fixed T: every architecture inspect.py accepts maps onto it
+(GRU, proj_size, bidirectional included). Gate orders: LSTM i, f, g, o; GRU r, z, n, as in
+torch.nn. Shapes: x in the module's layout; h0, c0 (L·D, B, H); y as the module returns it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+ACTIVATION = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "GELU": "gelu", "SiLU": "silu",
+              "Identity": None}
+
+
+def input_layer(tf, arch, sd, x):
+    """x (B, T[, F]) → (B, T, F_rnn): the embedding lookup or the linear layer, then activations."""
+    if arch.input_kind == "embedding":
+        table = tf.constant(sd[f"{arch.input_layer}.weight"])
+        x = tf.gather(table, tf.cast(x, tf.int32))
+    elif arch.input_kind == "linear":
+        x = tf.matmul(x, tf.constant(sd[f"{arch.input_layer}.weight"].T)) + sd[f"{arch.input_layer}.bias"]
+    for name in arch.activations:
+        fn = ACTIVATION.get(name)
+        if name not in ACTIVATION:
+            raise ValueError(name)
+        if fn == "gelu":
+            x = tf.nn.gelu(x, approximate=False)
+        elif fn == "silu":
+            x = x * tf.sigmoid(x)
+        elif fn is not None:
+            x = getattr(tf.nn, fn)(x) if fn == "relu" else getattr(tf, fn)(x)
+    return x
+
+
+def head(tf, arch, sd, seq):
+    """seq (B, T, D·H) → y: the head on every step, the last step, or the mean over steps."""
+    if arch.head_kind == "last":
+        seq = seq[:, -1]
+    elif arch.head_kind == "mean":
+        seq = tf.reduce_mean(seq, axis=1)
+    if arch.head is None:
+        return seq
+    return tf.matmul(seq, tf.constant(sd[f"{arch.head}.weight"].T)) + sd[f"{arch.head}.bias"]
+
+
+def _cell(tf, arch, w, x_t, h, c):
+    """One step of one direction of one layer. w: that direction's tensors (numpy)."""
+    if arch.kind == "LSTM":
+        z = tf.matmul(x_t, w["ih"]) + tf.matmul(h, w["hh"]) + w["b"]
+        i, f, g, o = tf.split(z, 4, axis=1)                               # PyTorch order
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        if "hr" in w:
+            h = tf.matmul(h, w["hr"])                                     # projection: (B, H) → (B, P)
+        return h, c
+    gi = tf.matmul(x_t, w["ih"]) + w["b_ih"]
+    gh = tf.matmul(h, w["hh"]) + w["b_hh"]
+    ir, iz, in_ = tf.split(gi, 3, axis=1)
+    hr, hz, hn = tf.split(gh, 3, axis=1)
+    r, z = tf.sigmoid(ir + hr), tf.sigmoid(iz + hz)
+    n = tf.tanh(in_ + r * hn)                                             # linear_before_reset: r after W_hn h
+    return (1.0 - z) * n + z * h, c
+
+
+def _weights(tf, arch, sd, layer: int, reverse: bool) -> dict:
+    p = f"{arch.rnn_path}."
+    s = f"_l{layer}" + ("_reverse" if reverse else "")
+    w = {"ih": tf.constant(sd[p + "weight_ih" + s].T), "hh": tf.constant(sd[p + "weight_hh" + s].T)}
+    b_ih, b_hh = sd.get(p + "bias_ih" + s), sd.get(p + "bias_hh" + s)
+    rows = sd[p + "weight_ih" + s].shape[0]
+    b_ih = np.zeros(rows, np.float32) if b_ih is None else b_ih
+    b_hh = np.zeros(rows, np.float32) if b_hh is None else b_hh
+    if arch.kind == "LSTM":
+        w["b"] = tf.constant(b_ih + b_hh)
+        if arch.proj_size:
+            w["hr"] = tf.constant(sd[p + "weight_hr" + s].T)
+    else:
+        w["b_ih"], w["b_hh"] = tf.constant(b_ih), tf.constant(b_hh)
+    return w
+
+
+def recurrence(tf, arch, sd, seq, h0, c0, T: int):
+    """seq (B, T, F) → (B, T, D·H), hn, cn (L·D, B, ·): every layer and direction, unrolled."""
+    D = arch.directions
+    hs, cs = tf.unstack(h0), (tf.unstack(c0) if c0 is not None else [None] * len(tf.unstack(h0)))
+    hn, cn = [], []
+    for layer in range(arch.num_layers):
+        outs = []
+        for d in range(D):
+            w = _weights(tf, arch, sd, layer, reverse=d == 1)
+            h, c = hs[layer * D + d], cs[layer * D + d]
+            steps = [None] * T
+            for t in (range(T - 1, -1, -1) if d == 1 else range(T)):
+                h, c = _cell(tf, arch, w, seq[:, t], h, c)
+                steps[t] = h
+            outs.append(tf.stack(steps, axis=1))
+            hn.append(h)
+            cn.append(c)
+        seq = outs[0] if D == 1 else tf.concat(outs, axis=2)
+    return seq, tf.stack(hn), (tf.stack(cn) if arch.kind == "LSTM" else None)

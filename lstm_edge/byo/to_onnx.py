@@ -1,0 +1,66 @@
+"""A user's module (wrapped with explicit state) → ONNX with the native LSTM / GRU op.
+
+TorchScript exporter (`dynamo=False`), opset 17, dynamic batch and time on the axes the
+module uses. Checked where it is made: one native recurrent op per layer (a bidirectional
+layer is one op with direction "bidirectional"), no Loop/Scan, and for GRU
+`linear_before_reset = 1` — PyTorch applies the reset gate after the recurrent product
+(n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))); with 0 ONNX computes another function and
+the numbers differ silently (a known bug of the newer exporter).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+from lstm_edge.artifacts import write_bytes_atomic
+from lstm_edge.errors import ConversionError
+
+OPSET = 17
+
+
+def export_onnx(wrapper, arch, feeds: dict, axes: dict, out: Path) -> list[str]:
+    """→ the graph's op types. `axes`: {input/output name: {axis: "batch" | "time"}}."""
+    import torch
+
+    from lstm_edge.byo.wrap import names
+
+    inputs, outputs = names(arch)
+    example = tuple(torch.from_numpy(feeds[k]) for k in inputs)
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, example, buf, dynamo=False, opset_version=OPSET, input_names=list(inputs),
+                              output_names=list(outputs), dynamic_axes=axes, do_constant_folding=True)
+    except Exception as e:   # the exporter raises SymbolicValueError and friends
+        first = str(e).strip().splitlines()[0][:240]
+        why = ("ONNX's LSTM op has no projection (proj_size)" if arch.proj_size else "the exporter failed")
+        raise ConversionError(str(out), [f"layer '{arch.rnn_path}' ({arch.kind}): {why}: {first}"],
+                              hint="use the TFLite general path, or an LSTM without proj_size")
+    write_bytes_atomic(out, buf.getvalue())
+    return check_graph(out, arch)
+
+
+def check_graph(path: Path, arch) -> list[str]:
+    import onnx
+
+    proto = onnx.load(str(path))
+    ops = [n.op_type for n in proto.graph.node]
+    failures = []
+    if ops.count(arch.kind) != arch.num_layers:
+        failures.append(f"{ops.count(arch.kind)} native {arch.kind} op(s), expected {arch.num_layers} (one per layer)")
+    loops = sorted({o for o in ops if o in ("Loop", "Scan")})
+    if loops:
+        failures.append(f"graph contains {loops}: the recurrence was unrolled or looped, not the native op")
+    if arch.kind == "GRU":
+        for n in proto.graph.node:
+            if n.op_type == "GRU":
+                lbr = next((a.i for a in n.attribute if a.name == "linear_before_reset"), 0)
+                if lbr != 1:
+                    failures.append(f"GRU node '{n.name}' has linear_before_reset={lbr}: PyTorch's GRU needs 1 "
+                                    "(reset gate applied after the recurrent product)")
+    if failures:
+        path.unlink(missing_ok=True)
+        raise ConversionError(str(path), failures, hint="this is an exporter bug; please report it")
+    return ops

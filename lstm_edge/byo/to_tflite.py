@@ -1,0 +1,122 @@
+"""A user's architecture → TFLite, builtin ops only, by one of two paths (said in the sidecar):
+
+- fused: a unidirectional nn.LSTM without projection maps onto UNIDIRECTIONAL_SEQUENCE_LSTM
+  through a tf-keras twin (converters/to_tflite.py's route: Keras 2, batch 1 resized per call,
+  dynamic time, cell clip reset). The fused kernel does not return the cell state: no cn.
+- general: everything else (GRU, proj_size, bidirectional) has no fused kernel, so the
+  recurrence is written out as builtin ops (tf_graph.py) unrolled over the example's T:
+  the artefact takes exactly that T, any batch, and returns every state.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lstm_edge.artifacts import write_bytes_atomic
+from lstm_edge.errors import ConversionError
+
+
+def choose_path(arch) -> tuple[str, str]:
+    if arch.kind == "LSTM" and not arch.bidirectional and not arch.proj_size:
+        return "fused", "a unidirectional nn.LSTM without projection maps onto UNIDIRECTIONAL_SEQUENCE_LSTM"
+    why = ("GRU has no fused TFLite kernel" if arch.kind == "GRU" else
+           "proj_size has no tf-keras LSTM equivalent" if arch.proj_size else
+           "a bidirectional layer needs both directions' sequences before the next layer")
+    return "general", f"{why}: the recurrence is unrolled into builtin ops at a fixed T"
+
+
+def _convert(tf, converter, where: str) -> bytes:
+    from lstm_edge.converters.to_tflite import quiet_stderr
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]       # no Flex, ever
+    try:
+        with quiet_stderr():
+            return converter.convert()
+    except Exception as e:   # the converter raises ConverterError and friends
+        raise ConversionError(where, [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
+
+
+def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
+    from lstm_edge.byo import tf_graph
+    from lstm_edge.byo.wrap import state_shapes
+    from lstm_edge.converters.to_tflite import import_tensorflow
+
+    tf, _ = import_tensorflow()
+    T = x_shape[1] if arch.batch_first else x_shape[0]
+    xs = [None, T, *x_shape[2:]] if arch.batch_first else [T, None, *x_shape[2:]]
+    states = state_shapes(arch, 1)
+    sig = [tf.TensorSpec(xs, tf.int64 if x_int else tf.float32, name="x")]
+    sig += [tf.TensorSpec([s[0], None, s[2]], tf.float32, name=k) for k, s in states.items()]
+
+    def body(x, h0, c0=None):
+        if not arch.batch_first:
+            x = tf.transpose(x, [1, 0] + list(range(2, len(xs))))
+        seq = tf_graph.input_layer(tf, arch, sd, x)
+        seq, hn, cn = tf_graph.recurrence(tf, arch, sd, seq, h0, c0, T)
+        y = tf_graph.head(tf, arch, sd, seq)
+        if not arch.batch_first and arch.head_kind in ("step", "none"):
+            y = tf.transpose(y, [1, 0, 2])
+        return {"y": y, "hn": hn} | ({"cn": cn} if cn is not None else {})
+
+    holder = tf.Module()
+    holder.f = tf.function(body if arch.kind == "LSTM" else (lambda x, h0: body(x, h0)), input_signature=sig)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([holder.f.get_concrete_function()], holder)
+    write_bytes_atomic(out, _convert(tf, converter, str(out)))
+
+
+def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> list[str]:
+    """→ converter fix-ups (the cell clip reset)."""
+    from lstm_edge.byo import tf_graph
+    from lstm_edge.converters.to_tflite import FUSED_OP, import_tensorflow, tflite_ops, unclip_cell_state
+
+    tf, keras = import_tensorflow()
+    keras.backend.clear_session()
+    L, H = arch.num_layers, arch.hidden_size
+    feat = tuple(x_shape[2:])
+    dtype = "int64" if x_int else "float32"
+    x = (keras.Input((None, *feat), batch_size=1, name="x", dtype=dtype) if arch.batch_first
+         else keras.Input((1, *feat), name="x", dtype=dtype))                    # (T, 1, …): T is Keras's batch
+    h0, c0 = (keras.Input((1, H), batch_size=L, name=n) for n in ("h0", "c0"))
+    seq = x if arch.batch_first else keras.layers.Lambda(lambda v: tf.transpose(v, [1, 0] + list(range(2, len(v.shape)))))(x)
+    seq = keras.layers.Lambda(lambda v: tf_graph.input_layer(tf, arch, sd, v))(seq)
+    last, layers = [], []
+    for k in range(L):
+        layer = keras.layers.LSTM(H, return_sequences=True, name=f"lstm_l{k}")
+        state = [keras.layers.Lambda(lambda s, k=k: tf.gather(s, k, axis=0))(s) for s in (h0, c0)]
+        seq = layer(seq, initial_state=state)
+        last.append(seq[:, -1])
+        layers.append(layer)
+    y = keras.layers.Lambda(lambda v: tf_graph.head(tf, arch, sd, v))(seq)
+    if not arch.batch_first and arch.head_kind in ("step", "none"):
+        y = keras.layers.Lambda(lambda v: tf.transpose(v, [1, 0, 2]))(y)
+    y = keras.layers.Activation("linear", name="y")(y)
+    hn = keras.layers.Lambda(lambda hs: tf.reshape(tf.concat(hs, axis=0), [L, -1, H]), name="hn")(last)
+    model = keras.Model([x, h0, c0], [y, hn])
+    p = f"{arch.rnn_path}."
+    for k, layer in enumerate(layers):     # PyTorch i, f, g, o is Keras i, f, c, o: no reordering
+        layer.set_weights([sd[f"{p}weight_ih_l{k}"].T, sd[f"{p}weight_hh_l{k}"].T,
+                           sd[f"{p}bias_ih_l{k}"] + sd[f"{p}bias_hh_l{k}"]])
+    blob, fixups = unclip_cell_state(_convert(tf, tf.lite.TFLiteConverter.from_keras_model(model), str(out)))
+    write_bytes_atomic(out, blob)
+    ops = tflite_ops(out)
+    if ops.count(FUSED_OP) != L or "WHILE" in ops:
+        out.unlink(missing_ok=True)
+        raise ConversionError(str(out), [f"{ops.count(FUSED_OP)} {FUSED_OP} op(s) for {L} layer(s)"
+                                         + (", and a WHILE loop" if "WHILE" in ops else "")])
+    return fixups
+
+
+def run_tflite(path: Path, feeds: dict, *, per_row: bool, x_axis: int, y_axis: int) -> dict:
+    """The artefact's signature on `feeds`; a fused (batch-1) artefact runs one row at a time.
+    x_axis / y_axis: where the batch is in x and y (states: axis 1)."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    def call(f):
+        return Interpreter(model_path=str(path)).get_signature_runner()(**f)
+
+    if not per_row:
+        return call(feeds)
+    B = feeds["h0"].shape[1]
+    rows = [call({k: np.ascontiguousarray(np.take(v, [b], axis=x_axis if k == "x" else 1)) for k, v in feeds.items()})
+            for b in range(B)]
+    return {k: np.concatenate([r[k] for r in rows], axis=y_axis if k == "y" else 1) for k in rows[0]}

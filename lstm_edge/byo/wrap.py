@@ -1,0 +1,59 @@
+"""Explicit state I/O for a user's module, whatever its forward() does around the RNN.
+
+The recurrent layer is replaced (in a deep copy) by a proxy that runs it from the state the
+wrapper was given and keeps the state it returns, so the module's own forward runs
+unchanged:
+
+    Stateful(model, arch)(x, h0[, c0]) → y, hn[, cn]     state (L·D, B, H), PyTorch's layout
+
+x keeps the module's own layout ((B, T, …) or, with batch_first=False, (T, B, …)).
+"""
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+
+class StateProxy(nn.Module):
+    def __init__(self, rnn: nn.Module):
+        super().__init__()
+        self.rnn = rnn
+        self.state_in = None
+        self.state_out = None
+
+    def forward(self, x, state=None):        # the module's own state argument is replaced by ours
+        out, state = self.rnn(x, self.state_in)
+        self.state_out = state
+        return out, state
+
+
+class Stateful(nn.Module):
+    def __init__(self, model: nn.Module, arch):
+        super().__init__()
+        self.model = copy.deepcopy(model).eval()
+        parent_path, _, name = arch.rnn_path.rpartition(".")
+        parent = self.model.get_submodule(parent_path) if parent_path else self.model
+        self.proxy = StateProxy(getattr(parent, name))
+        setattr(parent, name, self.proxy)
+        self.lstm = arch.kind == "LSTM"
+
+    def forward(self, x, h0, c0=None):
+        self.proxy.state_in = (h0, c0) if self.lstm else h0
+        y = self.model(x)
+        if isinstance(y, tuple):                 # a module returning (y, state): keep y
+            y = y[0]
+        state = self.proxy.state_out
+        return (y, state[0], state[1]) if self.lstm else (y, state)
+
+
+def state_shapes(arch, batch: int) -> dict[str, tuple[int, ...]]:
+    LD = arch.num_layers * arch.directions
+    shapes = {"h0": (LD, batch, arch.proj_size or arch.hidden_size)}
+    if arch.kind == "LSTM":
+        shapes["c0"] = (LD, batch, arch.hidden_size)
+    return shapes
+
+
+def names(arch) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (("x", "h0", "c0"), ("y", "hn", "cn")) if arch.kind == "LSTM" else (("x", "h0"), ("y", "hn"))
