@@ -46,6 +46,7 @@ class TrainSpec:
     patience: int = 5               # early stopping: epochs without a better validation loss
     warmup_steps: int = 24          # loss ignores the first steps of a window: too little context
     forget_bias: float = 0.0        # ≠ 0: every layer's forget-gate b_ih starts at this value (0: PyTorch's init)
+    weight_decay: float = 0.0       # > 0: AdamW's decoupled decay; keeps the weights' gains, and fp32 error growth, small
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def train(spec: Spec, task, data: TaskData, out_dir: Path, *, progress: bool = T
         with torch.no_grad():
             for k in range(dims["num_layers"]):
                 getattr(model.lstm, f"bias_ih_l{k}")[dims["hidden_size"]:2 * dims["hidden_size"]] = t.forget_bias
-    opt = torch.optim.Adam(model.parameters(), lr=t.learning_rate)
+    opt = (torch.optim.AdamW(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay) if t.weight_decay
+           else torch.optim.Adam(model.parameters(), lr=t.learning_rate))
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, t.patience // 2))
     xtr, ytr = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
     xva, yva = torch.from_numpy(data.val.x), torch.from_numpy(data.val.y)
