@@ -61,7 +61,8 @@ def step_function(tensors: dict, dims: dict):
     return step
 
 
-def to_tflite_step(model, tensors: dict, dims: dict, out_path: Path, budget: Tolerance) -> dict:
+def convert_step(tensors: dict, dims: dict, where: str) -> bytes:
+    """The step graph as TFLite bytes, unchecked (to_tflite_step checks; gate probes diagnose)."""
     tf, _ = import_tensorflow()
     holder = tf.Module()               # owns the constants; gives the model its serving signature
     holder.step = step_function(tensors, dims)
@@ -69,10 +70,14 @@ def to_tflite_step(model, tensors: dict, dims: dict, out_path: Path, budget: Tol
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         with quiet_stderr():
-            blob = converter.convert()
+            return converter.convert()
     except Exception as e:  # the converter raises ConverterError and friends
-        raise ConversionError(str(out_path), [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
-    write_bytes_atomic(out_path, blob)
+        raise ConversionError(where, [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
+
+
+def to_tflite_step(model, tensors: dict, dims: dict, out_path: Path, budget: Tolerance) -> dict:
+    tf, _ = import_tensorflow()
+    write_bytes_atomic(out_path, convert_step(tensors, dims, str(out_path)))
     ops = tflite_ops(out_path)
     failures = [f"graph contains {o}: a step graph must be loop-free builtins"
                 for o in sorted(set(ops)) if o in ("WHILE", "CUSTOM") or o.startswith("Flex")]

@@ -17,9 +17,9 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces o
     _common.DEBUG = debug
 
 
-from lstm_edge.cli import bench, bundle, export, pipeline, sample, stream, train, verify  # noqa: E402  (register the commands)
+from lstm_edge.cli import bench, bundle, export, pipeline, probe, sample, stream, train, verify  # noqa: E402  (register the commands)
 
-for _module in (train, export, verify, pipeline, stream, sample, bundle, bench):
+for _module in (train, export, verify, pipeline, stream, sample, bundle, bench, probe):
     app.command(name=_module.NAME)(_module.command)
 
 

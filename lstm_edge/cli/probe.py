@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lstm_edge.cli._common import console, handles_errors
+
+NAME = "probe-gates"
+
+
+@handles_errors
+def command(out: Optional[Path] = typer.Option(None, "--out", help="Keep the probe artefacts and gate_probes.json here.")):
+    """Run gate-order probe weights through every converter; exit 1 naming any gate permutation found."""
+    import json
+    import tempfile
+
+    from lstm_edge.gate_probe import probe_converters
+
+    with tempfile.TemporaryDirectory() as tmp:
+        where = out or Path(tmp)
+        rows = probe_converters(where)
+        if out:
+            (out / "gate_probes.json").write_text(json.dumps(rows, indent=2, default=list) + "\n")
+    for r in rows:
+        console().print(f"{r['converter']:<18} {'pass' if r['passed'] else 'FAIL'}  {r['finding']}  "
+                        f"(max |Δ| {r['error']:.1e} vs PyTorch; permutations ≥ {r['min_separation']:.2f} apart)")
+    if not all(r["passed"] for r in rows):
+        raise typer.Exit(1)
