@@ -9,11 +9,17 @@ from lstm_edge.spec import load_spec, spec_from_dict
 MODELS = sorted(Path(__file__).parent.parent.joinpath("models").glob("*.toml"))
 
 
+# fp32 budgets are 1e-5, except where a spec documents a measured reason (gesture: PyTorch itself
+# is 9.8e-6 from the float64 equations on that model); pinned, so no budget drifts silently.
+FP32_BUDGET = {"gesture": 5e-5}
+
+
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
 def test_shipped_specs_load_with_every_budget(path):
     spec = load_spec(path)
     for child in ("numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-step-fp32"):
-        assert spec.budget("pytorch", child).atol == 1e-5
+        assert spec.budget("pytorch", child).atol == FP32_BUDGET.get(path.stem, 1e-5)
+        assert spec.budget("pytorch", child).rtol == FP32_BUDGET.get(path.stem, 1e-5)
 
 
 BAD = [
