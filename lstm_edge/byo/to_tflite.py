@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from lstm_edge.artifacts import write_bytes_atomic
@@ -109,10 +110,11 @@ def run_tflite(path: Path, feeds: dict, *, per_row: bool, x_axis: int, y_axis: i
     """The artefact's signature on `feeds`; a fused (batch-1) artefact runs one row at a time.
     x_axis / y_axis: where the batch is in x and y (states: axis 1)."""
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
+
+    runner = _signature_runner(str(path), Path(path).stat().st_mtime_ns)
 
     def call(f):
-        return Interpreter(model_path=str(path)).get_signature_runner()(**f)
+        return runner(**f)
 
     if not per_row:
         return call(feeds)
@@ -120,3 +122,11 @@ def run_tflite(path: Path, feeds: dict, *, per_row: bool, x_axis: int, y_axis: i
     rows = [call({k: np.ascontiguousarray(np.take(v, [b], axis=x_axis if k == "x" else 1)) for k, v in feeds.items()})
             for b in range(B)]
     return {k: np.concatenate([r[k] for r in rows], axis=y_axis if k == "y" else 1) for k in rows[0]}
+
+
+@functools.lru_cache(maxsize=8)
+def _signature_runner(path: str, mtime_ns: int):
+    """One interpreter per artefact (and version of it): LiteRT resizes inputs per call."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=path).get_signature_runner()
