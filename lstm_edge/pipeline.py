@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lstm_edge.artifacts import staged_output
 from lstm_edge.converters.recipes import RECIPES
-from lstm_edge.export import FORMATS, export
+from lstm_edge.export_artifacts import FORMATS, export
 from lstm_edge.report import Report
 from lstm_edge.spec import Spec
 from lstm_edge.tasks import task_for

@@ -14,7 +14,7 @@ from lstm_edge.artifacts import list_artifacts, read_json, read_sidecar
 from lstm_edge.errors import InvalidInputError
 from lstm_edge.checkpoint import load_checkpoint, load_test_set
 from lstm_edge.data.windows import Normalization
-from lstm_edge.export import REFUSALS
+from lstm_edge.export_artifacts import REFUSALS
 from lstm_edge.parity import StageResult, check_stage, parity_cases
 from lstm_edge.report import Report, write_report
 from lstm_edge.spec import Tolerance, spec_from_dict

@@ -206,3 +206,16 @@ def test_cli_exports_a_users_file(tmp_path):
     assert r.exit_code == 4 and "never unpickles" in r.output
     r = runner.invoke(app, args[:3] + ["nofile.py:Net"] + args[4:])
     assert r.exit_code == 3 and "does not exist" in r.output
+
+
+def test_the_python_api_is_not_shadowed_by_a_module():
+    """`lstm_edge.export` stays the function after every module of the package is imported."""
+    import importlib
+    import pkgutil
+
+    import lstm_edge
+
+    for m in pkgutil.walk_packages(lstm_edge.__path__, "lstm_edge."):
+        if not m.name.startswith(("lstm_edge.runtime.__main__",)):
+            importlib.import_module(m.name)
+    assert callable(lstm_edge.export) and lstm_edge.export.__module__ == "lstm_edge"
