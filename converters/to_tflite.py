@@ -123,16 +123,21 @@ def convert_keras(tensors: dict, dims: dict, where: str, *, outputs=OUTPUTS, set
     model = keras_model(tensors, dims)
     if tuple(outputs) != OUTPUTS:   # e.g. y only: the int8 quantizer allows one consumer per LSTM output
         model = keras.Model(model.inputs, [model.get_layer(n).output for n in outputs])
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]   # no Flex, ever
+    blob = convert_builtins(tf, tf.lite.TFLiteConverter.from_keras_model(model), where, setup=setup)
+    return unclip_cell_state(blob) if unclip else (blob, [])
+
+
+def convert_builtins(tf, converter, where: str, *, setup=None) -> bytes:
+    """converter.convert() with builtin ops only (no Flex, ever); `setup(converter, tf)` may add
+    quantization. A converter failure is a ConversionError naming `where`."""
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if setup is not None:
         setup(converter, tf)
     try:
         with quiet_stderr():   # the MLIR quantizer prints diagnostics straight to fd 2
-            blob = converter.convert()
+            return converter.convert()
     except Exception as e:  # the converter raises ConverterError and friends
         raise ConversionError(where, [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
-    return unclip_cell_state(blob) if unclip else (blob, [])
 
 
 def to_tflite(model, tensors: dict, dims: dict, out_path: Path, budget: Tolerance, *, parent: str = "pytorch") -> dict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
-from lstm_edge.converters.to_tflite import import_tensorflow, quiet_stderr, semantic_sha256, tflite_ops, variable_tensors
+from lstm_edge.converters.to_tflite import convert_builtins, import_tensorflow, semantic_sha256, tflite_ops, variable_tensors
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError
 from lstm_edge.gates import torch_to_step
@@ -67,12 +67,7 @@ def convert_step(tensors: dict, dims: dict, where: str) -> bytes:
     holder = tf.Module()               # owns the constants; gives the model its serving signature
     holder.step = step_function(tensors, dims)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([holder.step.get_concrete_function()], holder)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    try:
-        with quiet_stderr():
-            return converter.convert()
-    except Exception as e:  # the converter raises ConverterError and friends
-        raise ConversionError(where, [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
+    return convert_builtins(tf, converter, where)
 
 
 def to_tflite_step(model, tensors: dict, dims: dict, out_path: Path, budget: Tolerance) -> dict:

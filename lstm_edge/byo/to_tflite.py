@@ -25,21 +25,10 @@ def choose_path(arch) -> tuple[str, str]:
     return "general", f"{why}: the recurrence is unrolled into builtin ops at a fixed T"
 
 
-def _convert(tf, converter, where: str) -> bytes:
-    from lstm_edge.converters.to_tflite import quiet_stderr
-
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]       # no Flex, ever
-    try:
-        with quiet_stderr():
-            return converter.convert()
-    except Exception as e:   # the converter raises ConverterError and friends
-        raise ConversionError(where, [f"TFLite converter failed: {str(e).strip().splitlines()[-1][:300]}"])
-
-
 def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
     from lstm_edge.byo import tf_graph
     from lstm_edge.byo.wrap import state_shapes
-    from lstm_edge.converters.to_tflite import import_tensorflow
+    from lstm_edge.converters.to_tflite import convert_builtins, import_tensorflow
 
     tf, _ = import_tensorflow()
     T = x_shape[1] if arch.batch_first else x_shape[0]
@@ -61,13 +50,13 @@ def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
     holder = tf.Module()
     holder.f = tf.function(body if arch.kind == "LSTM" else (lambda x, h0: body(x, h0)), input_signature=sig)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([holder.f.get_concrete_function()], holder)
-    write_bytes_atomic(out, _convert(tf, converter, str(out)))
+    write_bytes_atomic(out, convert_builtins(tf, converter, str(out)))
 
 
 def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> list[str]:
     """→ converter fix-ups (the cell clip reset)."""
     from lstm_edge.byo import tf_graph
-    from lstm_edge.converters.to_tflite import FUSED_OP, import_tensorflow, tflite_ops, unclip_cell_state
+    from lstm_edge.converters.to_tflite import FUSED_OP, convert_builtins, import_tensorflow, tflite_ops, unclip_cell_state
 
     tf, keras = import_tensorflow()
     keras.backend.clear_session()
@@ -96,7 +85,7 @@ def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> list[str]:
     for k, layer in enumerate(layers):     # PyTorch i, f, g, o is Keras i, f, c, o: no reordering
         layer.set_weights([sd[f"{p}weight_ih_l{k}"].T, sd[f"{p}weight_hh_l{k}"].T,
                            sd[f"{p}bias_ih_l{k}"] + sd[f"{p}bias_hh_l{k}"]])
-    blob, fixups = unclip_cell_state(_convert(tf, tf.lite.TFLiteConverter.from_keras_model(model), str(out)))
+    blob, fixups = unclip_cell_state(convert_builtins(tf, tf.lite.TFLiteConverter.from_keras_model(model), str(out)))
     write_bytes_atomic(out, blob)
     ops = tflite_ops(out)
     if ops.count(FUSED_OP) != L or "WHILE" in ops:

@@ -77,6 +77,29 @@ def worsening(value: float, parent: float, lower_is_better: bool) -> float:
     return (value - parent) / abs(parent) if lower_is_better else (parent - value) / abs(parent)
 
 
+class SequenceTask:
+    """What the sequence tasks (adding, gesture, charlm) share: evaluation sets are their split's
+    x and targets as they are, and the device compares y with those targets."""
+
+    def __init__(self, spec, meta: dict | None = None):
+        self.spec, self.meta = spec, meta
+
+    def eval_set(self, data: TaskData, split: str) -> dict[str, np.ndarray]:
+        part = data.test if split == "test" else data.val
+        return {"x": part.x, "truth": part.y}
+
+    def golden_target(self, ev: dict) -> np.ndarray:
+        return ev["truth"]
+
+
+def generated_splits(spec, generate) -> tuple[list, list[int]]:
+    """`generate(n, T, seed)` once per split, each with its own seed: the test sequences are
+    never a reshuffle of the training ones. → (the three results, their sizes)."""
+    d = spec.data
+    sizes = [max(1, int(round(f * d.sequences))) for f in d.split]
+    return [generate(n, d.window, d.seed * 3 + k) for k, n in enumerate(sizes)], sizes
+
+
 def identity_normalization(columns) -> dict:
     """Inputs used as they are (markers, token ids): mean 0, std 1 keeps one code path."""
     return {"columns": list(columns), "mean": [0.0] * len(columns), "std": [1.0] * len(columns)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_edge.tasks import Split, TaskData, generic, identity_normalization
+from lstm_edge.tasks import SequenceTask, Split, TaskData, generated_splits, generic, identity_normalization
 
 PASS_FRACTION = 0.1     # "far below" the always-1.0 baseline, as a number
 
@@ -29,20 +29,16 @@ def adding_sequences(n: int, length: int, seed: int) -> tuple[np.ndarray, np.nda
     return np.stack([values, marker], axis=-1).astype(np.float32), target.astype(np.float32)
 
 
-class AddingTask:
+class AddingTask(SequenceTask):
     name = "adding"
     metric = "mse"
     lower_is_better = True
     scored_steps = "last"
 
-    def __init__(self, spec, meta: dict | None = None):
-        self.spec, self.meta = spec, meta
-
     def load(self, csv=None, **_) -> TaskData:
         d = self.spec.data
-        sizes = [max(1, int(round(f * d.sequences))) for f in d.split]
-        # one seed per split: the test sequences are never a reshuffle of the training ones
-        parts = [Split(*adding_sequences(n, d.window, d.seed * 3 + k)) for k, n in enumerate(sizes)]
+        raw, sizes = generated_splits(self.spec, adding_sequences)
+        parts = [Split(*r) for r in raw]
         features = ("value", "marker")
         return TaskData(*parts, features, ("sum",), identity_normalization(features),
                         f"adding-problem T={d.window} seed={d.seed}", {"sequences": sizes})
@@ -50,19 +46,15 @@ class AddingTask:
     def loss(self, out, y):
         return ((out[:, -1, 0] - y) ** 2).mean()
 
-    def eval_set(self, data: TaskData, split: str) -> dict[str, np.ndarray]:
-        part = data.test if split == "test" else data.val
-        return {"x": part.x, "truth": part.y.astype(np.float64)}
-
     def score(self, y: np.ndarray, ev: dict) -> dict:
-        pred = y[:, -1, 0].astype(np.float64)
-        mse = float(np.mean((pred - ev["truth"]) ** 2))
-        baseline = float(np.mean((1.0 - ev["truth"]) ** 2))
+        pred, truth = y[:, -1, 0].astype(np.float64), ev["truth"].astype(np.float64)
+        mse = float(np.mean((pred - truth) ** 2))
+        baseline = float(np.mean((1.0 - truth) ** 2))
         return generic(self.metric, mse, True, "always 1.0", baseline, mse <= PASS_FRACTION * baseline,
                        f"test MSE {mse:.5f} vs {baseline:.4f} for always predicting 1.0 "
                        f"({baseline / max(mse, 1e-12):.0f}× lower; pass bar {PASS_FRACTION:g}× baseline)",
-                       sequences=int(len(pred)), mae=float(np.mean(np.abs(pred - ev["truth"]))),
+                       sequences=int(len(pred)), mae=float(np.mean(np.abs(pred - truth))),
                        pass_fraction_of_baseline=PASS_FRACTION)
 
     def golden_target(self, ev: dict) -> np.ndarray:
-        return ev["truth"][:, None]                              # (N, 1): y[:, -1] is (N, 1)
+        return ev["truth"].astype(np.float64)[:, None]           # (N, 1): y[:, -1] is (N, 1)

@@ -21,10 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.tasks import Split, TaskData, generic, identity_normalization
-
-SPLIT_FRACTIONS_NOTE = "data.split applies to the text by position"
-
+from lstm_edge.tasks import SequenceTask, Split, TaskData, generic, identity_normalization
 
 def read_corpus(name: str, path: Path | None = None) -> tuple[str, str]:
     """→ (text, where it came from). The shipped corpus by name, or a user's file."""
@@ -54,14 +51,11 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-class CharLMTask:
+class CharLMTask(SequenceTask):
     name = "charlm"
     metric = "bits_per_char"
     lower_is_better = True
     scored_steps = "all"
-
-    def __init__(self, spec, meta: dict | None = None):
-        self.spec, self.meta = spec, meta
 
     @property
     def vocabulary(self) -> str:
@@ -95,10 +89,6 @@ class CharLMTask:
 
         return torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
 
-    def eval_set(self, data: TaskData, split: str) -> dict[str, np.ndarray]:
-        part = data.test if split == "test" else data.val
-        return {"x": part.x, "truth": part.y}
-
     def score(self, y: np.ndarray, ev: dict) -> dict:
         truth = ev["truth"].astype(np.int64)                                       # (N, T)
         logp = np.take_along_axis(log_softmax(y), truth[..., None], axis=-1)[..., 0]
@@ -109,6 +99,3 @@ class CharLMTask:
                        f"test {bits:.3f} bits/char vs {unigram:.3f} for the unigram model; "
                        f"next-character accuracy {acc:.3f} over {truth.size} characters",
                        characters=int(truth.size), next_char_accuracy=acc, perplexity=float(2 ** bits))
-
-    def golden_target(self, ev: dict) -> np.ndarray:
-        return ev["truth"].astype(np.int64)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_edge.tasks import Split, TaskData, generic
+from lstm_edge.tasks import SequenceTask, Split, TaskData, generated_splits, generic
 
 CLASSES = ("idle", "shake", "circle", "swipe_left", "swipe_right", "double_tap")
 CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
@@ -61,21 +61,17 @@ def gesture_sequences(n: int, length: int, seed: int) -> tuple[np.ndarray, np.nd
     return np.concatenate([acc, gyro], axis=-1).astype(np.float32), labels.astype(np.int64)
 
 
-class GestureTask:
+class GestureTask(SequenceTask):
     name = "gesture"
     metric = "accuracy"
     lower_is_better = False
     scored_steps = "last"
 
-    def __init__(self, spec, meta: dict | None = None):
-        self.spec, self.meta = spec, meta
-
     def load(self, csv=None, **_) -> TaskData:
         from lstm_edge.data.windows import Normalization
 
         d = self.spec.data
-        sizes = [max(1, int(round(f * d.sequences))) for f in d.split]
-        raw = [gesture_sequences(n, d.window, d.seed * 3 + k) for k, n in enumerate(sizes)]
+        raw, sizes = generated_splits(self.spec, gesture_sequences)
         train_x = raw[0][0].reshape(-1, len(CHANNELS))
         norm = Normalization(CHANNELS, train_x.mean(axis=0).astype(np.float32), train_x.std(axis=0).astype(np.float32))
         parts = [Split(norm.apply(x), y) for x, y in raw]
@@ -86,10 +82,6 @@ class GestureTask:
         import torch
 
         return torch.nn.functional.cross_entropy(out[:, -1], y)
-
-    def eval_set(self, data: TaskData, split: str) -> dict[str, np.ndarray]:
-        part = data.test if split == "test" else data.val
-        return {"x": part.x, "truth": part.y}
 
     def score(self, y: np.ndarray, ev: dict) -> dict:
         pred = np.argmax(y[:, -1], axis=-1)
@@ -102,6 +94,3 @@ class GestureTask:
         return generic(self.metric, acc, False, "majority class", majority, acc > majority,
                        f"test accuracy {acc:.4f} over {len(truth)} sequences vs {majority:.4f} for the majority class",
                        sequences=int(len(truth)), per_class_recall=per_class, confusion=confusion.tolist())
-
-    def golden_target(self, ev: dict) -> np.ndarray:
-        return ev["truth"].astype(np.int64)
