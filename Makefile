@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test install clean device-check bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[export,dev]'

@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("artifacts/sweep.md"))
     args = p.parse_args(argv)
 
-    from lstm_edge.bench import bench
+    from lstm_edge.bench.run import bench
 
     lines = ["# lstm-edge benchmark sweep", "",
              "| model | threads | scenario | best artefact | median | × PyTorch eager | GFLOP/s | % sgemm |",

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import write_bytes_atomic
+from lstm_edge.files import write_bytes_atomic
 from lstm_edge.converters.to_tflite import OUTPUTS, convert_keras
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
+from lstm_edge.files import write_bytes_atomic, write_sidecar
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError
-from lstm_edge.spec import Tolerance
+from lstm_edge.model.spec import Tolerance
 
 OPSET = 17
 INPUTS = ("x", "h0", "c0")
@@ -26,7 +26,7 @@ DYNAMIC_AXES = {"x": {0: "batch", 1: "time"}, "h0": {1: "batch"}, "c0": {1: "bat
 
 
 def to_onnx(model, dims: dict, out_path: Path, budget: Tolerance, *, parent: str = "pytorch") -> dict:
-    """Export `model` (ForecastLSTM, eval mode) to `out_path`; check it; write its sidecar."""
+    """Export `model` (SequenceLSTM, eval mode) to `out_path`; check it; write its sidecar."""
     import torch
 
     example = tuple(torch.from_numpy(v) for v in example_feeds(dims).values())

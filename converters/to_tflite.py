@@ -1,6 +1,6 @@
 """PyTorch → TFLite with the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel, builtin ops only.
 
-Facts this rests on (design.md §5, re-measured on TF 2.21):
+Facts this rests on (measured on TF 2.21):
 - Only Keras 2 (tf-keras, TF_USE_LEGACY_KERAS=1 before TensorFlow is first imported)
   converts an LSTM layer into the fused op; Keras 3 gives a WHILE loop.
 - `initial_state` inputs and a dynamic time axis keep the fused op; `return_state=True`
@@ -13,7 +13,7 @@ Facts this rests on (design.md §5, re-measured on TF 2.21):
   cell state. Found on the default model: a test window drives |c| to 11.8, the clip is
   invisible while tanh saturates, then surfaces as 6.8e-4 in hn. We reset the clip to 0
   (no clipping), record the fix-up in the sidecar, and fail the check on any nonzero clip.
-PyTorch i,f,g,o with b_ih + b_hh maps directly onto Keras i,f,c,o (lstm_edge.gates).
+PyTorch i,f,g,o with b_ih + b_hh maps directly onto Keras i,f,c,o (lstm_edge.model.gates).
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ import os
 import sys
 from pathlib import Path
 
-from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
+from lstm_edge.files import write_bytes_atomic, write_sidecar
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError, EnvironmentFault
-from lstm_edge.gates import torch_to_keras
-from lstm_edge.spec import Tolerance
+from lstm_edge.model.gates import torch_to_keras
+from lstm_edge.model.spec import Tolerance
 
 OUTPUTS = ("y", "hn")
 FUSED_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
@@ -66,7 +66,7 @@ class quiet_stderr:
 
 
 def keras_model(tensors: dict, dims: dict):
-    """The Keras twin of ForecastLSTM: inputs x (1, T, F), h0 and c0 (L, 1, H) → y (1, T, O), hn (L, 1, H).
+    """The Keras twin of SequenceLSTM: inputs x (1, T, F), h0 and c0 (L, 1, H) → y (1, T, O), hn (L, 1, H).
 
     A functional tf-keras model (not a hand-written tf.function) is what the converter
     recognises as fused LSTM layers. The state inputs declare L as their leading "batch"

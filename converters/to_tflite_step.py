@@ -7,18 +7,18 @@ split, logistic, tanh, mul, add — for one step, with the state as explicit I/O
     x (B, 1, F), h0 (L, B, H), c0 (L, B, H)  →  y (B, 1, O), hn (L, B, H), cn (L, B, H)
 
 No loop, no fused op, batch dynamic (no TensorList is needed without a time loop).
-Weights go in Keras gate order (i, f, c, o) through lstm_edge.gates.
+Weights go in Keras gate order (i, f, c, o) through lstm_edge.model.gates.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from lstm_edge.artifacts import write_bytes_atomic, write_sidecar
+from lstm_edge.files import write_bytes_atomic, write_sidecar
 from lstm_edge.converters.to_tflite import convert_builtins, import_tensorflow, semantic_sha256, tflite_ops, variable_tensors
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError
-from lstm_edge.gates import torch_to_step
-from lstm_edge.spec import Tolerance
+from lstm_edge.model.gates import torch_to_step
+from lstm_edge.model.spec import Tolerance
 
 OUTPUTS = ("y", "hn", "cn")
 

@@ -10,7 +10,7 @@ import numpy as np
 
 def example_feeds(dims: dict, batch: int = 2, length: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
     """x (B, T, F) ~ N(0, 1) (token models: ids over the vocabulary); h0 ∈ (-1, 1) like a real h; c0 ~ N(0, 1)."""
-    from lstm_edge.parity import random_x
+    from lstm_edge.verify.parity import random_x
 
     rng = np.random.default_rng(seed)
     L, H = dims["num_layers"], dims["hidden_size"]
@@ -44,6 +44,6 @@ def check_outputs(got: dict, want: dict, names: tuple[str, ...], atol: float, rt
 
 
 def torch_outputs(model, feeds: dict) -> dict[str, np.ndarray]:
-    from lstm_edge.model import TorchRunner
+    from lstm_edge.model.network import TorchRunner
 
     return TorchRunner(model).run(feeds)

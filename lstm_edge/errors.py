@@ -1,4 +1,4 @@
-"""Typed errors, one per exit code (design.md §4, reliability.md).
+"""Typed errors, one per exit code (the README's exit-code table).
 
 Every error carries what a user needs to act: what went wrong, where (file, tensor,
 column, index), expected vs actual, and one next step. The CLI turns them into a

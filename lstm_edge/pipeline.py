@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lstm_edge.artifacts import staged_output
+from lstm_edge.files import staged_output
 from lstm_edge.converters.recipes import RECIPES
-from lstm_edge.export_artifacts import FORMATS, export
-from lstm_edge.report import Report
-from lstm_edge.spec import Spec
+from lstm_edge.exporting.artifacts import FORMATS, export
+from lstm_edge.verify.report import Report
+from lstm_edge.model.spec import Spec
 from lstm_edge.tasks import task_for
-from lstm_edge.train import train
-from lstm_edge.verify import verify
+from lstm_edge.train.fit import train
+from lstm_edge.verify.run import verify
 
 BUNDLE = "bundle"
 
 
 def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, bar: bool = True) -> Report:
     say = progress or (lambda msg: None)
-    from lstm_edge.bundle import bundle
+    from lstm_edge.bundle.build import bundle
 
     task = task_for(spec)
     task_data = task.load(data)

@@ -77,7 +77,7 @@ def run_one(target: str, src: Path, work: Path, data: bytes) -> str:
             r.run({"x": x[:, :r.expected["x"][1] or 3], "h0": np.zeros((L, 1, H), np.float32),
                    "c0": np.zeros((L, 1, H), np.float32)})
         elif target == "safetensors":
-            from lstm_edge.checkpoint import load_checkpoint
+            from lstm_edge.train.checkpoint import load_checkpoint
             from lstm_edge.runtime.bundle_files import sha256_file
 
             (work / "model.safetensors").write_bytes(data)

@@ -6,8 +6,8 @@ import shutil
 
 from typer.testing import CliRunner
 
-from lstm_edge.bench import lstm_flops
-from lstm_edge.bench_report import check_bench
+from lstm_edge.bench.run import lstm_flops
+from lstm_edge.bench.report import check_bench
 from lstm_edge.cli import app
 
 
@@ -67,7 +67,7 @@ def test_bench_compare_of_device_results(tmp_path):
 
 
 def test_targets_are_ratios_of_one_run():
-    from lstm_edge.bench_report import targets
+    from lstm_edge.bench.report import targets
 
     def peer(name, precision, size, parent=None, runtime="onnxruntime", floor=False, **scenarios):
         return {"name": name, "runtime": runtime, "precision": precision, "size_bytes": size, "parent": parent,

@@ -174,7 +174,7 @@ def test_flex_op_fails_the_bundle(tiny_run, tmp_path):
     from tensorflow.lite.tools import flatbuffer_utils as fbu
     from typer.testing import CliRunner
 
-    from lstm_edge.artifacts import read_json, write_sidecar
+    from lstm_edge.files import read_json, write_sidecar
     from lstm_edge.cli import app
 
     out, _ = tiny_run

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from lstm_edge.converters.validate import example_feeds
-from lstm_edge.model import ForecastLSTM, TorchRunner
+from lstm_edge.model.network import SequenceLSTM, TorchRunner
 from lstm_edge.runtime import open_runner
-from lstm_edge.spec import Tolerance
+from lstm_edge.model.spec import Tolerance
 
 FP32 = Tolerance("pytorch", "x", 1e-5, 1e-5)
 SHAPES = [  # (F, H, L, O, residual)
@@ -20,7 +20,7 @@ SHAPES = [  # (F, H, L, O, residual)
 
 def tiny(F, H, L, O, residual, seed=0):
     torch.manual_seed(seed)
-    model = ForecastLSTM(F, H, L, O, residual).eval()
+    model = SequenceLSTM(F, H, L, O, residual).eval()
     tensors = {k: v.numpy() for k, v in model.state_dict().items()}
     dims = {"input_size": F, "hidden_size": H, "num_layers": L, "output_size": O, "residual": list(residual)}
     return model, tensors, dims
@@ -151,7 +151,7 @@ def test_a_converter_that_breaks_parity_fails_loudly(tmp_path, monkeypatch):
     """If the mapping permuted gates, the export's own check must refuse the artefact."""
     from lstm_edge.converters import to_tflite as mod
     from lstm_edge.errors import ConversionError
-    from lstm_edge.gates import reorder
+    from lstm_edge.model.gates import reorder
 
     def wrong_mapping(w_ih, w_hh, b_ih, b_hh):   # treats PyTorch rows as if they were ONNX order
         return (reorder(w_ih, "onnx", "keras").T, reorder(w_hh, "onnx", "keras").T,

@@ -9,7 +9,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from lstm_edge.cli import app
-from lstm_edge.gate_probe import GRU_GATES, describe, diagnose, permute_gates, probe_converters
+from lstm_edge.exporting.gate_probe import GRU_GATES, describe, diagnose, permute_gates, probe_converters
 
 
 def test_every_converter_keeps_the_gate_order(tmp_path):
@@ -89,7 +89,7 @@ def test_gru_gate_probe_through_onnx(perm, finding, tmp_path):
 
 
 def test_a_bug_that_is_no_permutation_is_said_so(tmp_path):
-    from lstm_edge.gate_probe import PROBE_DIMS, probe_feeds, probe_tensors, torch_reference
+    from lstm_edge.exporting.gate_probe import PROBE_DIMS, probe_feeds, probe_tensors, torch_reference
 
     tensors, feeds = probe_tensors(PROBE_DIMS), probe_feeds(PROBE_DIMS)
     broken = dict(tensors, **{"lstm.bias_hh_l1": tensors["lstm.bias_hh_l1"] + 0.3})

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from lstm_edge import gates
+from lstm_edge.model import gates
 
 H, F = 3, 2
 
@@ -60,7 +60,7 @@ def test_step_cell_weights_act_on_x_then_h_with_gates_i_f_o_c():
 
 def test_seed_weights_act_on_h_then_x():
     w_ih, w_hh, b_ih, b_hh = torch_layer()
-    W, b = gates.torch_to_seed(w_ih, w_hh, b_ih, b_hh)
+    W, b = gates.torch_to_per_gate(w_ih, w_hh, b_ih, b_hh)
     np.testing.assert_array_equal(W["forget"][:, :H], w_hh[H:2 * H])   # [h_{t-1}, x_t]: h first
     np.testing.assert_array_equal(W["forget"][:, H:], w_ih[H:2 * H])
     np.testing.assert_allclose(b["cell"], b_ih[2 * H:3 * H] + b_hh[2 * H:3 * H])
@@ -68,7 +68,7 @@ def test_seed_weights_act_on_h_then_x():
 
 def test_exported_onnx_weights_map_back_to_pytorch(tiny_run):
     """The exporter's own W, R, B, read back through our mapping, equal the checkpoint."""
-    from lstm_edge.checkpoint import load_checkpoint
+    from lstm_edge.train.checkpoint import load_checkpoint
     from lstm_edge.converters.to_onnx import onnx_lstm_weights
 
     out, _ = tiny_run

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from lstm_edge.compare import compare
+from lstm_edge.verify.compare import compare
 
 GRID = [f"random B={b} T={t}" for b in (1, 2, 7) for t in (1, 2, 50, 1000)]
 STAGES = ["numpy-reference", "onnx-fp32", "tflite-fp32"]
@@ -55,9 +55,9 @@ def test_a_permuted_gate_fails_parity(tiny_run, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from lstm_edge.artifacts import write_sidecar
-    from lstm_edge.gates import reorder
-    from lstm_edge.verify import verify
+    from lstm_edge.files import write_sidecar
+    from lstm_edge.model.gates import reorder
+    from lstm_edge.verify.run import verify
 
     out, _ = tiny_run
     work = tmp_path / "run"

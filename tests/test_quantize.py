@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from lstm_edge.cli import app
 from lstm_edge.converters.recipes import RECIPES
 from lstm_edge.errors import QuantizationRefused
-from lstm_edge.report import quant_rows
+from lstm_edge.verify.report import quant_rows
 
 runner = CliRunner()
 
@@ -79,7 +79,7 @@ def test_badly_scaled_calibration_is_refused(tiny_run, tmp_path, monkeypatch):
     quantizes activations: the recipe must be refused, naming it and its budget."""
     import dataclasses
 
-    from lstm_edge import quantize as q
+    from lstm_edge.exporting import quantize as q
 
     out, _ = tiny_run
     work = tmp_path / "run"
@@ -99,7 +99,7 @@ def test_verify_fails_naming_recipe_metric_budget_and_value(tiny_run, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from lstm_edge.artifacts import write_sidecar
+    from lstm_edge.files import write_sidecar
 
     out, _ = tiny_run
     work = tmp_path / "run"
@@ -131,7 +131,7 @@ def test_graph_check_refuses_a_graph_without_the_fused_lstm(tmp_path, tiny_run):
     import onnx
     from onnx import TensorProto, helper
 
-    from lstm_edge.quantize import graph_failures
+    from lstm_edge.exporting.quantize import graph_failures
 
     out, _ = tiny_run
     assert graph_failures(out / "onnx-fp32.onnx", 2) == [] and graph_failures(out / "tflite-fp32.tflite", 2) == []

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_edge.model import ForecastLSTM, TorchRunner
-from lstm_edge.reference import ReferenceLSTM, ReferenceRunner, sigmoid
+from lstm_edge.model.network import SequenceLSTM, TorchRunner
+from lstm_edge.model.reference import ReferenceLSTM, ReferenceRunner, sigmoid
 
 
 def make(seed=0, F=3, H=5, L=2, O=2):
     torch.manual_seed(seed)
-    model = ForecastLSTM(F, H, L, O).eval()
+    model = SequenceLSTM(F, H, L, O).eval()
     tensors = {k: v.numpy() for k, v in model.state_dict().items()}
     return model, ReferenceLSTM.from_state_dict(tensors, L)
 

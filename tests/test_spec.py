@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.spec import load_spec, spec_from_dict
+from lstm_edge.model.spec import load_spec, spec_from_dict
 
 MODELS = sorted(Path(__file__).parent.parent.joinpath("models").glob("*.toml"))
 

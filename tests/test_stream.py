@@ -41,8 +41,8 @@ def test_stepping_and_chunks_of_7_equal_the_whole_sequence_over_10000_steps(tiny
 
 
 def test_the_step_artefact_carries_the_cell_state_the_fused_one_cannot(tiny_run):
-    from lstm_edge.checkpoint import load_checkpoint
-    from lstm_edge.model import TorchRunner, load_model
+    from lstm_edge.train.checkpoint import load_checkpoint
+    from lstm_edge.model.network import TorchRunner, load_model
 
     out, _ = tiny_run
     x = long_input(b=1, t=2000, seed=3)
@@ -118,7 +118,7 @@ def test_stream_command_on_a_csv(tiny_run, tmp_path):
 
 def test_stream_memory_stays_flat(tiny_run, tmp_path):
     """Peak Python memory of a session does not grow with the input's length (rows are never kept)."""
-    from lstm_edge.stream_session import stream_session
+    from lstm_edge.stream.session import stream_session
 
     out, _ = tiny_run
     peaks = []

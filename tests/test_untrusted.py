@@ -49,7 +49,7 @@ def test_file_types_are_named_by_their_bytes(tiny_run, tmp_path):
 
 
 def test_a_pickle_checkpoint_is_refused_and_never_unpickled(tiny_run, tmp_path):
-    from lstm_edge.checkpoint import load_checkpoint
+    from lstm_edge.train.checkpoint import load_checkpoint
 
     out, _ = tiny_run
     run = tmp_path / "run"

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_edge.spec import spec_from_dict
+from lstm_edge.model.spec import spec_from_dict
 
 MODELS = Path(__file__).parent.parent / "models"
 
@@ -114,14 +114,14 @@ def test_sampling_through_an_artefact_is_seeded(tmp_path):
     import torch
 
     from lstm_edge.converters.to_onnx import to_onnx
-    from lstm_edge.model import ForecastLSTM
-    from lstm_edge.spec import Tolerance
+    from lstm_edge.model.network import SequenceLSTM
+    from lstm_edge.model.spec import Tolerance
 
     vocabulary = "Teh abcdfg.\n"
     torch.manual_seed(0)
     dims = {"input_size": 1, "hidden_size": 8, "num_layers": 1, "output_size": len(vocabulary), "residual": [],
             "vocab_size": len(vocabulary), "embedding_dim": 4}
-    model = ForecastLSTM(**dims).eval()
+    model = SequenceLSTM(**dims).eval()
     to_onnx(model, dims, tmp_path / "charlm.onnx", Tolerance("pytorch", "onnx-fp32", 1e-5, 1e-5))
     runner = open_runner(tmp_path / "charlm.onnx")
     a = sample_text(runner, vocabulary, "The ", length=40, temperature=0.8, seed=1)

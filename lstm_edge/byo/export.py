@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import write_json_atomic, write_sidecar
+from lstm_edge.files import write_json_atomic, write_sidecar
 from lstm_edge.errors import ConversionError, InvalidInputError
 
 BATCHES, LENGTHS, ATOL, RTOL = (1, 2, 7), (1, 2, 50, 1000), 1e-5, 1e-5

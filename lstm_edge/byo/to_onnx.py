@@ -13,7 +13,7 @@ import io
 import warnings
 from pathlib import Path
 
-from lstm_edge.artifacts import write_bytes_atomic
+from lstm_edge.files import write_bytes_atomic
 from lstm_edge.errors import ConversionError
 
 OPSET = 17

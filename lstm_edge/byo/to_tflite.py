@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from lstm_edge.artifacts import write_bytes_atomic
+from lstm_edge.files import write_bytes_atomic
 from lstm_edge.errors import ConversionError
 
 

@@ -59,7 +59,7 @@ def print_report(report) -> None:
     """The parity table and the forecast line, as the user sees them after verify/pipeline."""
     from rich.table import Table
 
-    from lstm_edge.report import PARITY_HEADER, QUANT_HEADER, missing_notes, parity_rows, quant_rows
+    from lstm_edge.verify.report import PARITY_HEADER, QUANT_HEADER, missing_notes, parity_rows, quant_rows
 
     out = console()
     table = Table(title=f"parity against the parent stage: {report.model}")

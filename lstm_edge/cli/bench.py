@@ -29,8 +29,8 @@ def command(
         return
     if directory is None:
         raise UsageError("give an output directory to benchmark, or --compare FILE …")
-    from lstm_edge.bench import bench
-    from lstm_edge.bench_report import markdown
+    from lstm_edge.bench.run import bench
+    from lstm_edge.bench.report import markdown
 
     doc = bench(directory, scenarios=scenario or None, threads=threads, rounds=rounds, progress=say)
     typer.echo(markdown(doc))

@@ -19,7 +19,7 @@ def command(
     archive: bool = typer.Option(False, "--archive", help="Also write OUT.tar.gz, one file to copy."),
 ):
     """Write a self-contained device bundle: artefacts, .ort twins, golden vectors, manifest; checked before it is published."""
-    from lstm_edge.bundle import bundle
+    from lstm_edge.bundle.build import bundle
 
     manifest = bundle(directory, out, artifacts=artifact or None, archive=archive, progress=say)
     print_bundle(manifest, out, archive)

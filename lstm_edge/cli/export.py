@@ -33,7 +33,7 @@ def command(
     init_args: Optional[str] = typer.Option(None, "--init-args", help="With --module: constructor kwargs as JSON."),
 ):
     """Write ONNX / TFLite artefacts of the checkpoint in DIRECTORY (or of your --module), each checked as it is made."""
-    from lstm_edge.export_artifacts import FORMATS, export
+    from lstm_edge.exporting.artifacts import FORMATS, export
 
     if module or weights or example_shape:
         return _byo(directory, format, module, weights, example_shape, init_args)

@@ -16,7 +16,7 @@ def command(
 ):
     """Train, export to ONNX and TFLite, quantize, verify every stage, write the report and the device bundle."""
     from lstm_edge.pipeline import BUNDLE, pipeline
-    from lstm_edge.spec import load_spec
+    from lstm_edge.model.spec import load_spec
 
     report = pipeline(load_spec(model), out, progress=say)
     finish(report, out, extra=(f"wrote the device bundle {out / BUNDLE}; on the device: "

@@ -16,7 +16,7 @@ def command(out: Optional[Path] = typer.Option(None, "--out", help="Keep the pro
     import json
     import tempfile
 
-    from lstm_edge.gate_probe import probe_converters
+    from lstm_edge.exporting.gate_probe import probe_converters
 
     with tempfile.TemporaryDirectory() as tmp:
         where = out or Path(tmp)

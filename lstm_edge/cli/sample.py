@@ -21,7 +21,7 @@ def command(
     """Generate text from a character model through one of its exported artefacts."""
     import json
 
-    from lstm_edge.artifacts import read_sidecar
+    from lstm_edge.files import read_sidecar
     from lstm_edge.errors import InvalidInputError, UsageError
     from lstm_edge.runtime import open_runner
     from lstm_edge.runtime.sample import sample_text

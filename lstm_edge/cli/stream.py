@@ -18,7 +18,7 @@ def command(
     threshold: float = typer.Option(4.0, "--threshold", help="Anomaly when |observed − forecast| > threshold × σ."),
 ):
     """Stream a file through an artefact one step at a time; print forecasts and anomaly flags."""
-    from lstm_edge.stream_session import stream_session
+    from lstm_edge.stream.session import stream_session
 
     steps = flagged = 0
     for r in stream_session(directory, input, artifact=artifact, threshold=threshold):

@@ -21,10 +21,10 @@ def command(
     period: Optional[int] = typer.Option(None, "--period", help="Seasonal period in rows, for the baseline."),
 ):
     """Train a reference model; writes model.safetensors, model.json and test_set.npz into OUT."""
-    from lstm_edge.artifacts import staged_output
-    from lstm_edge.spec import with_data_overrides, load_spec
+    from lstm_edge.files import staged_output
+    from lstm_edge.model.spec import with_data_overrides, load_spec
     from lstm_edge.tasks import task_for
-    from lstm_edge.train import train
+    from lstm_edge.train.fit import train
 
     spec = with_data_overrides(load_spec(model), data=data, targets=target, features=feature, period=period)
     task = task_for(spec)

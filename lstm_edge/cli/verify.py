@@ -12,6 +12,6 @@ NAME = "verify"
 @handles_errors
 def command(directory: Path = typer.Argument(..., help="Directory with a checkpoint and its artefacts.")):
     """Check every stage against its parent; writes report.json and report.md; exit 1 on any budget miss."""
-    from lstm_edge.verify import verify
+    from lstm_edge.verify.run import verify
 
     finish(verify(directory, progress=say), directory)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from lstm_edge.data import Series, generate_sensor_series, load_csv
 from lstm_edge.errors import UsageError
-from lstm_edge.spec import Spec
+from lstm_edge.model.spec import Spec
 
 
 def load_series(spec: Spec, csv: Path | None = None, *, time_column: str | None = None) -> Series:

@@ -35,7 +35,7 @@ class Normalization:
 
 
 @dataclass(frozen=True)
-class Split:
+class SeriesWindows:
     """One contiguous part of the series, with the windows cut from it."""
 
     start: int                # index of the first row of this split in the full series
@@ -51,9 +51,9 @@ class Prepared:
     norm: Normalization
     values: np.ndarray        # (N, C) raw series, all columns (for baselines)
     anomaly: np.ndarray | None
-    train: Split
-    val: Split
-    test: Split
+    train: SeriesWindows
+    val: SeriesWindows
+    test: SeriesWindows
 
 
 def prepare(series: Series, *, features, targets, window: int, horizon: int, split) -> Prepared:
@@ -84,10 +84,10 @@ def prepare(series: Series, *, features, targets, window: int, horizon: int, spl
     return Prepared(features, tuple(targets), norm, series.values, series.anomaly, *parts)
 
 
-def _cut(z, fi, ti, a, b, window, horizon) -> Split:
+def _cut(z, fi, ti, a, b, window, horizon) -> SeriesWindows:
     """All windows (stride 1) inside rows [a, b): inputs z[s:s+T], targets z[s+h:s+h+T]."""
     starts = np.arange(a, b - window - horizon + 1)
     steps = starts[:, None] + np.arange(window)[None, :]            # (Nw, T)
     x = z[steps][:, :, fi]                                           # (Nw, T, F)
     y = z[steps + horizon][:, :, ti]                                 # (Nw, T, O)
-    return Split(a, x.astype(np.float32), y.astype(np.float32), steps[:, -1] + horizon)
+    return SeriesWindows(a, x.astype(np.float32), y.astype(np.float32), steps[:, -1] + horizon)

@@ -24,7 +24,7 @@ TASK_OF_SOURCE = {"sensor": "forecast", "csv": "forecast", "adding": "adding", "
 
 
 @dataclass
-class Split:
+class Examples:
     """x (N, T, F) float32 inputs; y the training target, shaped as the task's loss wants it."""
 
     x: np.ndarray
@@ -35,9 +35,9 @@ class Split:
 class TaskData:
     """What training needs; `extra` goes into model.json (classes, vocabulary, normalization …)."""
 
-    train: Split
-    val: Split
-    test: Split
+    train: Examples
+    val: Examples
+    test: Examples
     features: tuple[str, ...]        # the F input channels
     targets: tuple[str, ...]         # the O output channels
     normalization: dict              # lstm_edge.data.windows.Normalization.to_dict()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_edge.tasks import SequenceTask, Split, TaskData, generated_splits, generic, identity_normalization
+from lstm_edge.tasks import SequenceTask, Examples, TaskData, generated_splits, generic, identity_normalization
 
 PASS_FRACTION = 0.1     # "far below" the always-1.0 baseline, as a number
 
@@ -38,7 +38,7 @@ class AddingTask(SequenceTask):
     def load(self, csv=None, **_) -> TaskData:
         d = self.spec.data
         raw, sizes = generated_splits(self.spec, adding_sequences)
-        parts = [Split(*r) for r in raw]
+        parts = [Examples(*r) for r in raw]
         features = ("value", "marker")
         return TaskData(*parts, features, ("sum",), identity_normalization(features),
                         f"adding-problem T={d.window} seed={d.seed}", {"sequences": sizes})

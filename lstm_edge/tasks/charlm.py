@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.tasks import SequenceTask, Split, TaskData, generic, identity_normalization
+from lstm_edge.tasks import SequenceTask, Examples, TaskData, generic, identity_normalization
 
 def read_corpus(name: str, path: Path | None = None) -> tuple[str, str]:
     """→ (text, where it came from). The shipped corpus by name, or a user's file."""
@@ -38,11 +38,11 @@ def read_corpus(name: str, path: Path | None = None) -> tuple[str, str]:
     return ref.read_text(encoding="utf-8"), f"corpus {name}"
 
 
-def windows(ids: np.ndarray, length: int, stride: int) -> Split:
+def windows(ids: np.ndarray, length: int, stride: int) -> Examples:
     """x (N, T, 1) float32 ids at s … s+T−1; y (N, T) int64 the next ids, s+1 … s+T."""
     starts = np.arange(0, len(ids) - length - 1, stride)
     steps = starts[:, None] + np.arange(length)[None, :]
-    return Split(ids[steps][:, :, None].astype(np.float32), ids[steps + 1].astype(np.int64))
+    return Examples(ids[steps][:, :, None].astype(np.float32), ids[steps + 1].astype(np.int64))
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Forecasting (the default `sensor` model, and any CSV): y[t] is the target one horizon ahead.
 
-Data, windows and the metric are the forecast modules' own (data/windows.py, metrics.py):
+Data, windows and the metric are the forecast modules' own (data/windows.py, tasks/forecast_metrics.py):
 this class only gives them the task interface. The metric is the test MAE of the last step
 of each window in training-std units; the baseline is seasonal-naive, which must be beaten
 on every target.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.tasks import Split, TaskData, generic
+from lstm_edge.tasks import Examples, TaskData, generic
 
 
 class ForecastTask:
@@ -34,8 +34,8 @@ class ForecastTask:
                                    horizon=d.horizon, split=d.split)
         self.meta = {"normalization": prep.norm.to_dict(), "targets": list(prep.targets)}
         residual = [prep.features.index(c) for c in prep.targets] if set(prep.targets) <= set(prep.features) else []
-        return TaskData(Split(prep.train.x, prep.train.y), Split(prep.val.x, prep.val.y),
-                        Split(prep.test.x, prep.test.y), prep.features, prep.targets, prep.norm.to_dict(),
+        return TaskData(Examples(prep.train.x, prep.train.y), Examples(prep.val.x, prep.val.y),
+                        Examples(prep.test.x, prep.test.y), prep.features, prep.targets, prep.norm.to_dict(),
                         series.source, {"residual": residual, "rows": len(series.values)})
 
     def loss(self, out, y):
@@ -45,14 +45,14 @@ class ForecastTask:
 
     def eval_set(self, data: TaskData, split: str) -> dict[str, np.ndarray]:
         """x, truth, seasonal_naive, persistence (metrics.test_set): scored without the series."""
-        from lstm_edge.metrics import test_set
+        from lstm_edge.tasks.forecast_metrics import test_set
 
         return test_set(self.prep, period=self.spec.data.period, horizon=self.spec.data.horizon, split=split)
 
     def score(self, y: np.ndarray, ev: dict) -> dict:
         """y (N, T, O) normalized forecasts of the windows of `ev`."""
         from lstm_edge.data.windows import Normalization
-        from lstm_edge.metrics import forecast_metrics
+        from lstm_edge.tasks.forecast_metrics import forecast_metrics
 
         norm = Normalization.from_dict(self.meta["normalization"])
         m = forecast_metrics(y[:, -1], ev, norm, self.meta["targets"])

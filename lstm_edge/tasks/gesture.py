@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_edge.tasks import SequenceTask, Split, TaskData, generated_splits, generic
+from lstm_edge.tasks import SequenceTask, Examples, TaskData, generated_splits, generic
 
 CLASSES = ("idle", "shake", "circle", "swipe_left", "swipe_right", "double_tap")
 CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
@@ -74,7 +74,7 @@ class GestureTask(SequenceTask):
         raw, sizes = generated_splits(self.spec, gesture_sequences)
         train_x = raw[0][0].reshape(-1, len(CHANNELS))
         norm = Normalization(CHANNELS, train_x.mean(axis=0).astype(np.float32), train_x.std(axis=0).astype(np.float32))
-        parts = [Split(norm.apply(x), y) for x, y in raw]
+        parts = [Examples(norm.apply(x), y) for x, y in raw]
         return TaskData(*parts, CHANNELS, CLASSES, norm.to_dict(),
                         f"gesture-generator T={d.window} seed={d.seed}", {"classes": list(CLASSES), "sequences": sizes})
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lstm_edge.artifacts import read_json, sidecar_path, write_json_atomic
-from lstm_edge.checkpoint import load_checkpoint
+from lstm_edge.files import read_json, sidecar_path, write_json_atomic
+from lstm_edge.train.checkpoint import load_checkpoint
 from lstm_edge.errors import QuantizationRefused, UsageError
-from lstm_edge.spec import spec_from_dict
+from lstm_edge.model.spec import spec_from_dict
 
 FORMATS = ("onnx", "tflite")
 REFUSALS = "refusals.json"
@@ -17,7 +17,7 @@ ARTIFACTS = {"onnx": "onnx-fp32.onnx", "tflite": "tflite-fp32.tflite", "tflite-s
 
 def export(directory: Path, formats: list[str], *, recipes: list[str] = (), progress=None) -> tuple[list[dict], list[dict]]:
     """→ (sidecars of the artefacts written, refusals). A failed self-check raises ConversionError."""
-    from lstm_edge.model import load_model
+    from lstm_edge.model.network import load_model
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -46,7 +46,7 @@ def export(directory: Path, formats: list[str], *, recipes: list[str] = (), prog
                                       spec.budget("pytorch", "tflite-step-fp32")))
     refused = []
     if recipes:
-        from lstm_edge.quantize import quantize
+        from lstm_edge.exporting.quantize import quantize
         from lstm_edge.converters.recipes import recipe
 
         for name in recipes:

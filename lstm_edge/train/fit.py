@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.checkpoint import save_checkpoint
-from lstm_edge.spec import Spec
+from lstm_edge.train.checkpoint import save_checkpoint
+from lstm_edge.model.spec import Spec
 from lstm_edge.tasks import TaskData, task_name
 
 
@@ -41,12 +41,12 @@ def model_dims(spec: Spec, data: TaskData) -> dict:
 def train(spec: Spec, task, data: TaskData, out_dir: Path, *, progress: bool = True) -> TrainResult:
     import torch
 
-    from lstm_edge.model import ForecastLSTM
+    from lstm_edge.model.network import SequenceLSTM
 
     t = spec.train
     torch.manual_seed(t.seed)
     dims = model_dims(spec, data)
-    model = ForecastLSTM(**dims)
+    model = SequenceLSTM(**dims)
     if t.forget_bias:   # e.g. 1 (Gers et al., 2000): remember by default, which long gaps need
         with torch.no_grad():
             for k in range(dims["num_layers"]):

@@ -1,7 +1,7 @@
 """One benchmark peer in its own process: PyTorch eager, one artefact on its runtime, an
 identity model (the runtime's per-call floor), or numpy's sgemm (this machine's limit).
 
-Driven by lstm_edge.bench over stdin/stdout, one JSON object per line:
+Driven by lstm_edge.bench.run over stdin/stdout, one JSON object per line:
 
     → {"job": {...}}                         ← {"ready": true, "load_ms": …}
     → {"run": "step", "n": 500}              ← {"ns": [per-call wall times]}
@@ -38,8 +38,8 @@ class TorchPeer:
     def __init__(self, job):
         import torch
 
-        from lstm_edge.checkpoint import load_checkpoint
-        from lstm_edge.model import load_model
+        from lstm_edge.train.checkpoint import load_checkpoint
+        from lstm_edge.model.network import load_model
 
         torch.set_num_threads(job["threads"])
         self.torch = torch

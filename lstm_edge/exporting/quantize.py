@@ -16,18 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import read_sidecar, sidecar_path, write_json_atomic, write_sidecar
-from lstm_edge.checkpoint import load_calibration, load_checkpoint, load_val_set
+from lstm_edge.files import read_sidecar, sidecar_path, write_json_atomic, write_sidecar
+from lstm_edge.train.checkpoint import load_calibration, load_checkpoint, load_val_set
 from lstm_edge.converters.recipes import recipe as get_recipe
 from lstm_edge.errors import InvalidInputError, QuantizationRefused
-from lstm_edge.spec import spec_from_dict
+from lstm_edge.model.spec import spec_from_dict
 
 
 def calibration_feeds(tensors: dict, dims: dict, windows: np.ndarray) -> list[dict]:
     """One feed per calibration window. Half start from zero state (as the test windows do), half
     from the state PyTorch reaches at the end of the previous window, so the quantizers also
     see realistic, non-zero h0/c0 ranges (streaming use)."""
-    from lstm_edge.model import TorchRunner, load_model
+    from lstm_edge.model.network import TorchRunner, load_model
 
     L, H = dims["num_layers"], dims["hidden_size"]
     zero = np.zeros((L, 1, H), np.float32)

@@ -1,7 +1,15 @@
-"""The golden model: the seed's LSTM equations in NumPy, gate by gate (design.md §0).
+"""The golden model: the LSTM equations in NumPy, gate by gate.
 
-Reads like onnx/reference/ops/op_lstm.py: one line per equation, variables named after
-the symbols. Computes in float64 so that its own rounding is far below every fp32 budget
+For each step t, with [h_{t-1}, x_t] the concatenation, σ the sigmoid, ⊙ element-wise product:
+
+    f_t = σ(W_f·[h_{t-1}, x_t] + b_f)        forget gate
+    i_t = σ(W_i·[h_{t-1}, x_t] + b_i)        input gate
+    c̃_t = tanh(W_c·[h_{t-1}, x_t] + b_c)     candidate values
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ c̃_t           the cell state
+    o_t = σ(W_o·[h_{t-1}, x_t] + b_o)        output gate
+    h_t = o_t ⊙ tanh(c_t)
+
+One line per equation, variables named after the symbols (as the ONNX reference LSTM reads). Computes in float64 so that its own rounding is far below every fp32 budget
 it judges.
 """
 from __future__ import annotations
@@ -10,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstm_edge.gates import torch_to_seed
+from lstm_edge.model.gates import torch_to_per_gate
 
 
 def sigmoid(z):
@@ -28,16 +36,16 @@ class ReferenceLSTM:
     layers: list[LayerWeights]
     head_W: np.ndarray          # (O, H): linear head on every step
     head_b: np.ndarray          # (O,)
-    residual: tuple[int, ...] = ()   # input column added to each output (see model.py)
-    embedding: np.ndarray | None = None   # (V, E): x (B, T, 1) holds token ids (see model.py)
+    residual: tuple[int, ...] = ()   # input column added to each output (see network.py)
+    embedding: np.ndarray | None = None   # (V, E): x (B, T, 1) holds token ids (see network.py)
 
     @classmethod
     def from_state_dict(cls, sd: dict[str, np.ndarray], num_layers: int, residual=()) -> "ReferenceLSTM":
-        """From the PyTorch model's tensors (names as in lstm_edge.model.ForecastLSTM)."""
+        """From the PyTorch model's tensors (names as in lstm_edge.model.network.SequenceLSTM)."""
         f64 = {k: np.asarray(v, dtype=np.float64) for k, v in sd.items()}
         layers = []
         for k in range(num_layers):
-            W, b = torch_to_seed(f64[f"lstm.weight_ih_l{k}"], f64[f"lstm.weight_hh_l{k}"],
+            W, b = torch_to_per_gate(f64[f"lstm.weight_ih_l{k}"], f64[f"lstm.weight_hh_l{k}"],
                                  f64[f"lstm.bias_ih_l{k}"], f64[f"lstm.bias_hh_l{k}"])
             layers.append(LayerWeights(W, b))
         return cls(layers, f64["head.weight"], f64["head.bias"], tuple(residual), f64.get("embedding.weight"))

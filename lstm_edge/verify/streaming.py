@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lstm_edge.spec import Spec
+from lstm_edge.model.spec import Spec
 
 
 @dataclass
@@ -104,7 +104,7 @@ def check_stream(stage: str, precision: str, runner, whole, x: np.ndarray, torch
 
 def torch_stream(model, x: np.ndarray, horizons) -> dict:
     """PyTorch on the whole sequence, plus its state after each horizon (one call per segment)."""
-    from lstm_edge.model import TorchRunner
+    from lstm_edge.model.network import TorchRunner
 
     runner = TorchRunner(model)
     L, H = model.lstm.num_layers, model.lstm.hidden_size

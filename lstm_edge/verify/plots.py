@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import write_bytes_atomic
+from lstm_edge.files import write_bytes_atomic
 
 PLOT = "forecast.png"
 

@@ -10,21 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import list_artifacts, read_json, read_sidecar
+from lstm_edge.files import list_artifacts, read_json, read_sidecar
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.checkpoint import load_checkpoint, load_test_set
+from lstm_edge.train.checkpoint import load_checkpoint, load_test_set
 from lstm_edge.data.windows import Normalization
-from lstm_edge.export_artifacts import REFUSALS
-from lstm_edge.parity import StageResult, check_stage, parity_cases
-from lstm_edge.report import Report, write_report
-from lstm_edge.spec import Tolerance, spec_from_dict
+from lstm_edge.exporting.artifacts import REFUSALS
+from lstm_edge.verify.parity import StageResult, check_stage, parity_cases
+from lstm_edge.verify.report import Report, write_report
+from lstm_edge.model.spec import Tolerance, spec_from_dict
 from lstm_edge.tasks import task_for
 
 
 def verify(directory: Path, *, progress=None) -> Report:
-    from lstm_edge.model import TorchRunner, load_model
-    from lstm_edge.reference import ReferenceLSTM, ReferenceRunner
-    from lstm_edge.plots import drift_plot
+    from lstm_edge.model.network import TorchRunner, load_model
+    from lstm_edge.model.reference import ReferenceLSTM, ReferenceRunner
+    from lstm_edge.verify.plots import drift_plot
     from lstm_edge.runtime.probe import probe
     from lstm_edge.runtime.stream import open_sequence_runner
 
@@ -96,7 +96,7 @@ def verify(directory: Path, *, progress=None) -> Report:
                     forecast=root.metrics, cases=[c.name for c in cases], refusals=refusals, streaming=streams)
     plots = [drift_plot(directory, streams)] if streams else []
     if task.name == "forecast" and any(s.info.get("recipe") for s in stages):   # fp32 and every quantized stage of the test windows
-        from lstm_edge.plots import forecast_plot
+        from lstm_edge.verify.plots import forecast_plot
 
         chosen = [s.name for s in stages if s.name in ("onnx-fp32", "tflite-fp32") or s.info.get("recipe")]
         plots.insert(0, forecast_plot(directory, test["truth"],
@@ -108,9 +108,9 @@ def verify(directory: Path, *, progress=None) -> Report:
 
 def check_streams(directory: Path, spec, meta: dict, norm, test_x, tensors, stages) -> list:
     """Equivalence and drift for every artefact that can carry a stream (it returns cn)."""
-    from lstm_edge.model import load_model
+    from lstm_edge.model.network import load_model
     from lstm_edge.runtime import open_runner
-    from lstm_edge.streaming import check_stream, stream_input, torch_stream
+    from lstm_edge.verify.streaming import check_stream, stream_input, torch_stream
 
     dims = meta["dims"]
     x = stream_input(spec, meta, norm, meta["features"], test_x)[:, :max(spec.streaming.horizons)]

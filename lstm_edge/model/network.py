@@ -21,7 +21,7 @@ INPUT_NAMES = ("x", "h0", "c0")
 OUTPUT_NAMES = ("y", "hn", "cn")
 
 
-class ForecastLSTM(nn.Module):
+class SequenceLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, output_size: int,
                  residual: tuple[int, ...] = (), vocab_size: int = 0, embedding_dim: int = 0):
         super().__init__()
@@ -47,9 +47,9 @@ class ForecastLSTM(nn.Module):
         return torch.zeros(shape), torch.zeros(shape)
 
 
-def build_model(dims: dict) -> ForecastLSTM:
-    """From the resolved dims stored with every checkpoint (see checkpoint.py)."""
-    return ForecastLSTM(dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"],
+def build_model(dims: dict) -> SequenceLSTM:
+    """From the resolved dims stored with every checkpoint (see lstm_edge/train/checkpoint.py)."""
+    return SequenceLSTM(dims["input_size"], dims["hidden_size"], dims["num_layers"], dims["output_size"],
                         tuple(dims.get("residual", ())), dims.get("vocab_size", 0), dims.get("embedding_dim", 0))
 
 
@@ -60,7 +60,7 @@ class TorchRunner:
     input_names = INPUT_NAMES
     output_names = OUTPUT_NAMES
 
-    def __init__(self, model: ForecastLSTM):
+    def __init__(self, model: SequenceLSTM):
         self.model = model.eval()
 
     def run(self, feeds: dict) -> dict:
@@ -69,7 +69,7 @@ class TorchRunner:
         return {"y": y.numpy(), "hn": hn.numpy(), "cn": cn.numpy()}
 
 
-def load_model(tensors: dict, dims: dict) -> ForecastLSTM:
+def load_model(tensors: dict, dims: dict) -> SequenceLSTM:
     model = build_model(dims)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
     return model.eval()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.parity import parity_cases
+from lstm_edge.verify.parity import parity_cases
 
 CASES = ("windows", "state")
 ALL_STEP_WINDOWS = 16

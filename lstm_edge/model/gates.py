@@ -4,7 +4,7 @@ A permutation bug here is the most likely silent error in the product, so every 
 is spelled out once and every mapping is tested both ways (tests/test_gates.py), including
 against the weights a real exporter wrote.
 
-Canonical gate names follow the seed's equations:
+Canonical gate names follow the LSTM equations (lstm_edge/model/reference.py):
     input (i_t), forget (f_t), cell (the candidate c̃_t), output (o_t).
 
 | framework | stacked rows / columns         | biases                    | weight layout            |
@@ -12,7 +12,7 @@ Canonical gate names follow the seed's equations:
 | pytorch   | i, f, g(=cell), o   (rows)     | b_ih and b_hh, (4H,) each | W_ih (4H, F), W_hh (4H, H)|
 | onnx      | i, o, f, c(=cell)   (rows)     | B = [Wb; Rb], (D, 8H)     | W (D, 4H, F), R (D, 4H, H)|
 | keras     | i, f, c(=cell), o   (columns)  | one bias = b_ih + b_hh    | kernel (F, 4H), recurrent (H, 4H) |
-| seed      | one matrix per gate over [h_{t-1}, x_t] | one bias per gate | W_gate (H, H + F)        |
+| per_gate  | one matrix per gate over [h_{t-1}, x_t] | one bias per gate | W_gate (H, H + F)        |
 | step      | i, f, o, c(=cell)   (columns)  | one bias = b_ih + b_hh    | W (F + H, 4H) over [x_t, h_{t-1}] |
 
 "step" is our TFLite streaming cell (converters/to_tflite_step.py): one matrix product per
@@ -47,10 +47,10 @@ def reorder(stacked: np.ndarray, src: str, dst: str, axis: int = 0) -> np.ndarra
     return stack_gates(split_gates(stacked, src, axis), dst, axis)
 
 
-# --- PyTorch ↔ seed equations -------------------------------------------------------------
+# --- PyTorch ↔ per-gate equations -------------------------------------------------------------
 
-def torch_to_seed(w_ih, w_hh, b_ih, b_hh) -> tuple[dict, dict]:
-    """One PyTorch layer → the seed's per-gate W (H, H+F) over [h_{t-1}, x_t] and b (H,)."""
+def torch_to_per_gate(w_ih, w_hh, b_ih, b_hh) -> tuple[dict, dict]:
+    """One PyTorch layer → the per-gate W (H, H+F) over [h_{t-1}, x_t] and b (H,)."""
     wi, wh = split_gates(w_ih, "pytorch"), split_gates(w_hh, "pytorch")
     bi, bh = split_gates(b_ih, "pytorch"), split_gates(b_hh, "pytorch")
     W = {g: np.concatenate([wh[g], wi[g]], axis=1) for g in GATES}

@@ -2,7 +2,7 @@
 measured in one run against PyTorch eager, each runtime's per-call floor, and sgemm.
 
 Every peer (PyTorch eager, each artefact on its runtime, an identity model per runtime,
-numpy's single-thread sgemm) runs in its own process (lstm_edge.bench_worker) on identical
+numpy's single-thread sgemm) runs in its own process (lstm_edge.bench.worker) on identical
 inputs. Rounds are interleaved — each round gives every peer a batch of calls, in an order
 rotated from round to round — so a noisy neighbour on this shared machine hits all peers
 alike; warm-up calls are excluded. Scenarios:
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import list_artifacts, read_json, read_sidecar
+from lstm_edge.files import list_artifacts, read_json, read_sidecar
 from lstm_edge.errors import EnvironmentFault, UsageError
 from lstm_edge.runtime.fast_step import SETTINGS as RUNTIME_SETTINGS
 
@@ -82,7 +82,7 @@ def plan_peers(directory: Path, dims: dict, floor_dir: Path, scenarios: list[str
 class Worker:
     def __init__(self, peer: dict, job: dict, env: dict):
         self.peer = peer
-        self.proc = subprocess.Popen([sys.executable, "-m", "lstm_edge.bench_worker"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "lstm_edge.bench.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         self.ready = self.ask({"job": job})
 
@@ -103,7 +103,7 @@ class Worker:
 def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int = 1, rounds: int = 5,
           calls: dict | None = None, progress=None) -> dict:
     """Run the benchmark; → the bench.json document (also written with bench.md and bench.png)."""
-    from lstm_edge.bench_report import write_bench
+    from lstm_edge.bench.report import write_bench
 
     directory = Path(directory)
     say = progress or (lambda msg: None)
@@ -172,7 +172,7 @@ def dump_outputs(workers: list[Worker], scenarios: list[str], tmp: Path) -> dict
 
 
 def summarize(meta, peers, skipped, workers, times, accuracy, profiles, rss, threads, rounds, calls) -> dict:
-    from lstm_edge.report import versions
+    from lstm_edge.verify.report import versions
 
     dims = meta["dims"]
     sgemm_s = float(np.median(times[("sgemm", "sgemm")])) / 1e9

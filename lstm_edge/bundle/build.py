@@ -4,7 +4,7 @@ DIR is a verified output directory (report.json present). The bundle gets:
 - the chosen artefacts (default: every stage that passed verify) with their sidecars;
 - an ORT-format twin of every ONNX artefact and the required-operators config of a
   minimal onnxruntime build;
-- golden.npz (lstm_edge.golden) and manifest.json (below), a short README.md.
+- golden.npz (lstm_edge.bundle.golden) and manifest.json (below), a short README.md.
 
 Checked where it is made: a TFLite artefact with a Flex or custom op fails the bundle
 (exit 1, op named); then the device harness's own verify runs on the staged bundle, on this
@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from lstm_edge.artifacts import read_json, read_sidecar, sha256_file, staged_output, write_json_atomic, write_sidecar
+from lstm_edge.files import read_json, read_sidecar, sha256_file, staged_output, write_json_atomic, write_sidecar
 from lstm_edge.errors import ParityError, UsageError
 from lstm_edge.runtime.bundle_files import GOLDEN, MANIFEST, SCHEMA, manifest_digest
 
@@ -32,9 +32,9 @@ class NotDeployable(ParityError):
 def bundle(directory: Path, out: Path, *, artifacts: list[str] | None = None, archive: bool = False,
            progress=None) -> dict:
     """Write the bundle; → its manifest. Nothing is published unless the bundle verifies."""
-    from lstm_edge.checkpoint import load_checkpoint, load_test_set
-    from lstm_edge.golden import golden_cases
-    from lstm_edge.spec import spec_from_dict
+    from lstm_edge.train.checkpoint import load_checkpoint, load_test_set
+    from lstm_edge.bundle.golden import golden_cases
+    from lstm_edge.model.spec import spec_from_dict
 
     directory, out = Path(directory), Path(out)
     say = progress or (lambda msg: None)
@@ -148,8 +148,8 @@ def artifact_entry(file: str, stage: str, info: dict, budget, *, source: str | N
 
 def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases: dict, tensors, meta,
                       steps: str = "last") -> None:
-    from lstm_edge.golden import host_outputs, write_golden
-    from lstm_edge.model import TorchRunner, load_model
+    from lstm_edge.bundle.golden import host_outputs, write_golden
+    from lstm_edge.model.network import TorchRunner, load_model
     from lstm_edge.runtime.stream import open_sequence_runner
 
     outputs = {"pytorch": host_outputs(TorchRunner(load_model(tensors, meta["dims"])), cases, steps)}
@@ -164,8 +164,8 @@ def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases
 
 
 def write_manifest(staging: Path, meta: dict, spec, entries: list[dict], cases: dict, report: dict) -> dict:
-    from lstm_edge.golden import describe
-    from lstm_edge.report import versions
+    from lstm_edge.bundle.golden import describe
+    from lstm_edge.verify.report import versions
 
     dims = meta["dims"]
     files = {p.name: {"sha256": sha256_file(p), "size_bytes": p.stat().st_size}
@@ -215,7 +215,7 @@ def self_check(staging: Path, manifest: dict) -> dict:
 
 def _residual_sigma(path: Path, directory: Path, meta: dict) -> list[float]:
     from lstm_edge.runtime.stream import open_sequence_runner
-    from lstm_edge.stream_session import residual_sigma
+    from lstm_edge.stream.session import residual_sigma
 
     return [float(v) for v in residual_sigma(open_sequence_runner(path), directory, meta)]
 
@@ -227,7 +227,7 @@ def write_archive(out: Path) -> Path:
     import tempfile
 
     target = out.with_name(out.name + ".tar.gz")
-    from lstm_edge.artifacts import umask_mode
+    from lstm_edge.files import umask_mode
 
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

@@ -26,7 +26,7 @@ class StepResult:
 
 def residual_sigma(runner, directory: Path, meta: dict) -> np.ndarray:
     """σ of (forecast − truth) per target, raw units, on the validation windows, through this artefact."""
-    from lstm_edge.checkpoint import load_val_set
+    from lstm_edge.train.checkpoint import load_val_set
     from lstm_edge.data.windows import Normalization
 
     val, norm = load_val_set(directory, meta), Normalization.from_dict(meta["normalization"])
@@ -38,7 +38,7 @@ def residual_sigma(runner, directory: Path, meta: dict) -> np.ndarray:
 
 def stream_session(directory: Path, source: Path, *, artifact: str = "onnx-fp32.onnx",
                    threshold: float = 4.0) -> Iterator[StepResult]:
-    from lstm_edge.artifacts import read_sidecar
+    from lstm_edge.files import read_sidecar
     from lstm_edge.data.windows import Normalization
     from lstm_edge.runtime import Stream, open_runner
     from lstm_edge.runtime.stream import open_sequence_runner

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lstm_edge.compare import Comparison, compare
-from lstm_edge.spec import Spec, Tolerance
+from lstm_edge.verify.compare import Comparison, compare
+from lstm_edge.model.spec import Spec, Tolerance
 
 
 @dataclass

@@ -26,7 +26,7 @@ MATCH = 1e-4
 
 
 def probe_tensors(dims: dict, seed: int = 0) -> dict[str, np.ndarray]:
-    """ForecastLSTM tensors (lstm.*, head.*) whose gates each carry their own signature."""
+    """SequenceLSTM tensors (lstm.*, head.*) whose gates each carry their own signature."""
     rng = np.random.default_rng(seed)
     H, F, L, O = dims["hidden_size"], dims["input_size"], dims["num_layers"], dims["output_size"]
     t = {"head.weight": rng.standard_normal((O, H)).astype(np.float32), "head.bias": rng.standard_normal(O).astype(np.float32)}
@@ -104,7 +104,7 @@ CONVERTERS = ("onnx-fp32", "tflite-fp32", "tflite-step-fp32")
 
 
 def torch_reference(tensors: dict, feeds: dict, dims: dict = PROBE_DIMS) -> dict:
-    from lstm_edge.model import TorchRunner, load_model
+    from lstm_edge.model.network import TorchRunner, load_model
 
     return {k: v.astype(np.float64) for k, v in TorchRunner(load_model(tensors, dims)).run(feeds).items()}
 
@@ -121,7 +121,7 @@ def build(converter: str, tensors: dict, dims: dict, out) -> str:
         import torch
 
         from lstm_edge.converters.to_onnx import DYNAMIC_AXES, INPUTS, OPSET, OUTPUTS
-        from lstm_edge.model import load_model
+        from lstm_edge.model.network import load_model
 
         buf = io.BytesIO()
         example = tuple(torch.from_numpy(v) for v in probe_feeds(dims).values())

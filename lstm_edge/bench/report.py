@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lstm_edge.artifacts import write_bytes_atomic, write_json_atomic
+from lstm_edge.files import write_bytes_atomic, write_json_atomic
 
 
 def _artefacts(doc: dict, sc: str) -> list[dict]:

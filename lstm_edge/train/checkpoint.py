@@ -1,6 +1,6 @@
 """The trained model on disk: safetensors weights + a JSON of everything needed to use them.
 
-    DIR/model.safetensors   tensors of ForecastLSTM (never a pickle)
+    DIR/model.safetensors   tensors of SequenceLSTM (never a pickle)
     DIR/model.json          spec, resolved dims, feature/target names, normalization,
                             training and test metrics, sha256 of the weights and test set
     DIR/test_set.npz        the test windows and their truth / baselines (metrics.test_set)
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.artifacts import read_json, sha256_file, write_bytes_atomic, write_json_atomic
+from lstm_edge.files import read_json, sha256_file, write_bytes_atomic, write_json_atomic
 from lstm_edge.errors import InvalidInputError, SecurityRefusal
 
 WEIGHTS = "model.safetensors"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from lstm_edge.artifacts import write_bytes_atomic, write_json_atomic
+from lstm_edge.files import write_bytes_atomic, write_json_atomic
 
 LIBRARIES = ("numpy", "torch", "onnx", "onnxruntime", "tensorflow", "tf-keras", "ai-edge-litert", "safetensors")
 
