@@ -33,7 +33,7 @@ def identity_onnx(path: Path, F: int, L: int, H: int, O: int) -> Path:
 
 def identity_tflite(path: Path, F: int, L: int, H: int, O: int) -> Path:
     """Batch 1, dynamic time (the runners resize it like the real artefacts)."""
-    from lstm_edge.converters.to_tflite import import_tensorflow, quiet_stderr
+    from lstm_edge.converters.tensorflow_env import import_tensorflow, quiet_stderr
 
     tf, _ = import_tensorflow()
 

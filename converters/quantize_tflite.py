@@ -69,7 +69,7 @@ def weight_bytes(path: Path) -> dict[str, int]:
 
 def _build_step(recipe_name: str, tensors: dict, dims: dict, out: Path) -> dict:
     """The cell-step graph (converters/to_tflite_step.py) with weight quantization."""
-    from lstm_edge.converters.to_tflite import quiet_stderr, import_tensorflow
+    from lstm_edge.converters.tensorflow_env import import_tensorflow, quiet_stderr
     from lstm_edge.converters.to_tflite_step import step_function
 
     tf, _ = import_tensorflow()

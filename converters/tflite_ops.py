@@ -44,7 +44,7 @@ def xnnpack_partitions(path: Path) -> tuple[Counter, int]:
     builtin kernels. Loading with the delegate prints one INFO line, which is not ours to show."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from lstm_edge.converters.to_tflite import quiet_stderr
+    from lstm_edge.converters.tensorflow_env import quiet_stderr
 
     with quiet_stderr():
         it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.AUTO)

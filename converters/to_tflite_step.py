@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lstm_edge.files import write_bytes_atomic, write_sidecar
-from lstm_edge.converters.to_tflite import convert_builtins, import_tensorflow, semantic_sha256, tflite_ops, variable_tensors
+from lstm_edge.converters.to_tflite import convert_builtins, semantic_sha256, tflite_ops, variable_tensors
+from lstm_edge.converters.tensorflow_env import import_tensorflow
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
 from lstm_edge.errors import ConversionError
 from lstm_edge.model.gates import torch_to_step

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lstm_edge.errors import EnvironmentFault
+from lstm_edge.runtime.budget import element_excess, elements_within, format_increase, metric_verdict
 
 RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "litert": "ai_edge_litert"}
 
@@ -64,6 +65,7 @@ class ArtifactCheck:
     vs_host: float | None = None
     metric: float | None = None
     parent_metric: float | None = None
+    metric_increase: float | None = None  # relative, for the worse (lstm_edge/runtime/budget.py)
     failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -157,14 +159,14 @@ def judge(check: ArtifactCheck, a: dict, got: dict, bundle) -> None:
         for name in outputs:
             if name not in parent:
                 continue   # the parent does not expose it (the fused TFLite kernel has no cn)
-            d = np.abs(aligned(out[name], parent[name]) - parent[name])
+            mine = aligned(out[name], parent[name])
+            d = np.abs(mine - parent[name])
             check.vs_parent = max(check.vs_parent or 0.0, float(d.max()))
-            if atol is not None:
-                over = d - (atol + rtol * np.abs(parent[name]))
-                if (over > 0).any():
-                    idx = tuple(int(i) for i in np.unravel_index(np.argmax(over), over.shape))
-                    check.failures.append(f"{case}: output '{name}' differs from {a['parent']} by {d[idx]:.3g} at "
-                                          f"{idx}, budget {atol:g} + {rtol:g}·|ref|")
+            if atol is not None and not elements_within(mine, parent[name], atol, rtol):
+                over = np.nan_to_num(element_excess(mine, parent[name], atol, rtol), nan=np.inf)   # NaN is worst
+                idx = tuple(int(i) for i in np.unravel_index(np.argmax(over), over.shape))
+                check.failures.append(f"{case}: output '{name}' differs from {a['parent']} by {d[idx]:.3g} at "
+                                      f"{idx}, budget {atol:g} + {rtol:g}·|ref|")
         for ref, attr in (("pytorch", "vs_pytorch"), (a["stage"], "vs_host")):
             expected = bundle.outputs(ref, case)
             for name in outputs:
@@ -177,11 +179,11 @@ def judge(check: ArtifactCheck, a: dict, got: dict, bundle) -> None:
         score, target = METRICS[metric["name"]], bundle.golden[f"{metric['case']}.target"]
         check.metric = score(got[metric["case"]]["y"], target)
         check.parent_metric = score(bundle.outputs(a["parent"], metric["case"])["y"], target)
-        sign = 1.0 if metric.get("lower_is_better", True) else -1.0
-        worse = sign * (check.metric - check.parent_metric) / abs(check.parent_metric) if check.parent_metric else 0.0
-        if increase is not None and worse > increase:
-            check.failures.append(f"{metric['name']} {check.metric:.5f} is {100 * worse:+.2f} % worse than {a['parent']}'s "
-                                  f"{check.parent_metric:.5f}; budget {100 * increase:+.1f} %")
+        verdict = metric_verdict(check.metric, check.parent_metric, metric.get("lower_is_better", True), increase)
+        check.metric_increase = verdict["increase"]
+        if not verdict["passed"]:
+            check.failures.append(f"{metric['name']} {check.metric:.5f} is {format_increase(verdict['increase'])} worse "
+                                  f"than {a['parent']}'s {check.parent_metric:.5f}; budget {format_increase(increase, 1)}")
     check.status = "FAIL" if check.failures else "pass"
 
 
@@ -193,7 +195,7 @@ def aligned(got: np.ndarray, stored: np.ndarray) -> np.ndarray:
     return got.astype(np.float64)
 
 
-HEADER = ("artefact", "runtime", "precision", "parent", "max|Δ| vs parent", "metric (Δ vs parent)",
+HEADER = ("artefact", "runtime", "precision", "parent", "max|Δ| vs parent", "metric (vs parent)",
           "max|Δ| vs pytorch", "max|Δ| vs CI host", "verdict")
 
 
@@ -203,7 +205,7 @@ def table_rows(checks: list[ArtifactCheck]) -> list[tuple[str, ...]]:
 
     rows = []
     for c in checks:
-        metric = "—" if c.metric is None else f"{c.metric:.5f} ({100 * (c.metric / c.parent_metric - 1):+.2f} %)"
+        metric = "—" if c.metric is None else f"{c.metric:.5f} ({format_increase(c.metric_increase)} worse)"
         verdict = {"skipped": f"skipped: {c.reason}", "CRASH": f"CRASH: {c.reason}"}.get(c.status, c.status)
         rows.append((c.file, c.runtime, c.precision, c.parent, num(c.vs_parent), metric,
                      num(c.vs_pytorch), num(c.vs_host), verdict))

@@ -178,7 +178,8 @@ def test_tflite_artefacts_have_no_variable_tensors(tiny_run):
 def test_a_stateful_lstm_is_caught_as_leaking(tmp_path):
     """Without initial_state inputs the converter gives the fused LSTM persistent variable state
     tensors that no op writes: exactly what would leak between calls. The check must see them."""
-    from lstm_edge.converters.to_tflite import import_tensorflow, variable_tensors
+    from lstm_edge.converters.to_tflite import variable_tensors
+    from lstm_edge.converters.tensorflow_env import import_tensorflow
 
     tf, keras = import_tensorflow()
     x = keras.Input((None, 3), batch_size=1)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from lstm_edge.data import generate_sensor_series, load_csv
+from lstm_edge.data.csv_loader import load_csv
+from lstm_edge.data.sensor import generate_sensor_series
 from lstm_edge.data.windows import prepare
 from lstm_edge.errors import InvalidInputError
 

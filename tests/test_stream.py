@@ -93,7 +93,7 @@ def test_verify_reports_streaming_to_10000_steps(tiny_run):
 
 
 def write_csv(path, rows, seed=0):
-    from lstm_edge.data import generate_sensor_series
+    from lstm_edge.data.sensor import generate_sensor_series
 
     s = generate_sensor_series(days=rows // 24 + 1, seed=seed)
     with open(path, "w") as f:

@@ -159,7 +159,7 @@ def test_fuzz_regression_onnx_that_fails_while_running_is_exit_3(tiny_run, tmp_p
 
 def test_fuzz_regression_tflite_with_a_foreign_signature_is_exit_3(tmp_path):
     """Fuzz found ValueError/UnicodeDecodeError escaping the signature reading."""
-    from lstm_edge.converters.to_tflite import import_tensorflow
+    from lstm_edge.converters.tensorflow_env import import_tensorflow
 
     tf, _ = import_tensorflow()
 

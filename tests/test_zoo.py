@@ -72,7 +72,8 @@ def test_adding_generator_and_metric():
 
 
 def test_task_metrics_can_fail_and_point_the_right_way():
-    from lstm_edge.tasks import task_for, worsening
+    from lstm_edge.runtime.budget import worsening
+    from lstm_edge.tasks import task_for
 
     adding = task_for(short_spec("adding", **SHORT["adding"]))
     truth = np.array([0.5, 1.0, 1.5])

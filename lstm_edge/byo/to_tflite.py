@@ -28,7 +28,8 @@ def choose_path(arch) -> tuple[str, str]:
 def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
     from lstm_edge.byo import tf_graph
     from lstm_edge.byo.wrap import state_shapes
-    from lstm_edge.converters.to_tflite import convert_builtins, import_tensorflow
+    from lstm_edge.converters.to_tflite import convert_builtins
+    from lstm_edge.converters.tensorflow_env import import_tensorflow
 
     tf, _ = import_tensorflow()
     T = x_shape[1] if arch.batch_first else x_shape[0]
@@ -56,7 +57,8 @@ def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
 def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> list[str]:
     """→ converter fix-ups (the cell clip reset)."""
     from lstm_edge.byo import tf_graph
-    from lstm_edge.converters.to_tflite import FUSED_OP, convert_builtins, import_tensorflow, tflite_ops, unclip_cell_state
+    from lstm_edge.converters.to_tflite import FUSED_OP, convert_builtins, tflite_ops, unclip_cell_state
+    from lstm_edge.converters.tensorflow_env import import_tensorflow
 
     tf, keras = import_tensorflow()
     keras.backend.clear_session()

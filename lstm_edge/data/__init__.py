@@ -1,29 +1,3 @@
-"""Time series the models learn from: the built-in sensor generator and a CSV loader."""
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-import numpy as np
-
-from lstm_edge.errors import InvalidInputError
-
-
-@dataclass(frozen=True)
-class Series:
-    values: np.ndarray                 # (N, C) float32, time-ordered rows
-    columns: tuple[str, ...]           # (C,) channel names
-    anomaly: np.ndarray | None         # (N,) bool labels; None when unknown
-    period: int | None                 # dominant seasonal period in steps (24 for hourly data)
-    source: str                        # "sensor-generator seed=0 days=180" or the CSV path
-
-    def column_index(self, name: str) -> int:
-        if name not in self.columns:
-            raise InvalidInputError(f"{self.source}: no column '{name}' (available: {', '.join(self.columns)})",
-                                    hint="check --target/--feature or data.targets/data.features in the spec")
-        return self.columns.index(name)
-
-
-from lstm_edge.data.csv_loader import load_csv  # noqa: E402
-from lstm_edge.data.sensor import generate_sensor_series  # noqa: E402
-
-__all__ = ["Series", "generate_sensor_series", "load_csv"]
+"""Time series the models learn from: the series type (series.py), the built-in sensor generator
+(sensor.py), a CSV loader (csv_loader.py), windows and normalization (windows.py), and the choice
+between them for a spec (load.py)."""

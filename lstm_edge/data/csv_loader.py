@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.data import Series
+from lstm_edge.data.series import Series
 from lstm_edge.errors import InvalidInputError
 
 MAGIC = {b"PK\x03\x04": "a zip archive (a PyTorch checkpoint?)", b"\x89HDF": "an HDF5 file",

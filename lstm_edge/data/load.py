@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lstm_edge.data import Series, generate_sensor_series, load_csv
+from lstm_edge.data.csv_loader import load_csv
+from lstm_edge.data.sensor import generate_sensor_series
+from lstm_edge.data.series import Series
 from lstm_edge.errors import UsageError
 from lstm_edge.model.spec import Spec
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_edge.data import Series
+from lstm_edge.data.series import Series
 
 COLUMNS = ("temperature", "humidity", "load", "vibration")
 DAY, WEEK = 24, 168

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstm_edge.data import Series
+from lstm_edge.data.series import Series
 from lstm_edge.errors import InvalidInputError
 
 

@@ -57,7 +57,8 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
     spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
     budget = spec.budget(r.parent, r.name)
     feeds = calibration_feeds(tensors, dims, load_calibration(directory, meta))
-    from lstm_edge.tasks import task_for, worsening
+    from lstm_edge.runtime.budget import format_increase, metric_verdict, worsening
+    from lstm_edge.tasks import task_for
 
     task, val = task_for(spec, meta), load_val_set(directory, meta)
     L, H = dims["num_layers"], dims["hidden_size"]
@@ -110,12 +111,12 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
                 best = (value, candidate, facts, options)
         value, candidate, facts, options = best or (None, None, None, None)
         increase = None if best is None else worse(value)
-        if best is None or (budget.metric_increase is not None and increase > budget.metric_increase):
-            tried = "; ".join(f"{a['options']}: " + (f"{task.metric} {a['val_metric']:.4f} ({a['val_metric_increase']:+.1%} worse)"
+        if best is None or not metric_verdict(value, parent_value, task.lower_is_better, budget.metric_increase)["passed"]:
+            tried = "; ".join(f"{a['options']}: " + (f"{task.metric} {a['val_metric']:.4f} ({format_increase(a['val_metric_increase'], 1)} worse)"
                                                       if a["result"] == "ok" else a["result"]) for a in attempts)
             verdict = ("no attempt runs" if best is None else
-                       f"validation {task.metric} {value:.4f} is {increase:+.1%} worse than {r.parent}'s {parent_value:.4f}")
-            allowed = "none set" if budget.metric_increase is None else f"{budget.metric_increase:+.1%}"
+                       f"validation {task.metric} {value:.4f} is {format_increase(increase, 1)} worse than {r.parent}'s {parent_value:.4f}")
+            allowed = "none set" if budget.metric_increase is None else format_increase(budget.metric_increase, 1)
             raise QuantizationRefused(
                 f"{r.name}: {verdict}; budget {allowed}. Tried: {tried}",
                 record={"recipe": r.name, "parent": r.parent, "metric": task.metric, "parent_val_metric": parent_value,

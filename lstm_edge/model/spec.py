@@ -14,6 +14,9 @@ from pathlib import Path
 
 from lstm_edge.errors import InvalidInputError
 
+# data.source → the task it trains (lstm_edge/tasks/): the spec refuses any other source
+TASK_OF_SOURCE = {"sensor": "forecast", "csv": "forecast", "adding": "adding", "gesture": "gesture", "text": "charlm"}
+
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -198,8 +201,6 @@ def _check_sizes(spec: Spec, where: str) -> None:
         problems.append(f"train.learning_rate must be > 0, got {spec.train.learning_rate}")
     if len(spec.data.split) != 3 or any(s <= 0 for s in spec.data.split) or abs(sum(spec.data.split) - 1) > 1e-6:
         problems.append(f"data.split must be three positive fractions summing to 1, got {list(spec.data.split)}")
-    from lstm_edge.tasks import TASK_OF_SOURCE
-
     if spec.data.source not in TASK_OF_SOURCE:
         problems.append(f"data.source must be one of {', '.join(TASK_OF_SOURCE)}, got {spec.data.source!r}")
     if (spec.data.source == "text") != (spec.model.embedding_dim > 0):

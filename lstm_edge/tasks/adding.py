@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_edge.tasks import SequenceTask, Examples, TaskData, generated_splits, generic, identity_normalization
+from lstm_edge.tasks.base import SequenceTask, Examples, TaskData, generated_splits, generic, identity_normalization
 
 PASS_FRACTION = 0.1     # "far below" the always-1.0 baseline, as a number
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.tasks import SequenceTask, Examples, TaskData, generic, identity_normalization
+from lstm_edge.tasks.base import SequenceTask, Examples, TaskData, generic, identity_normalization
 
 def read_corpus(name: str, path: Path | None = None) -> tuple[str, str]:
     """→ (text, where it came from). The shipped corpus by name, or a user's file."""

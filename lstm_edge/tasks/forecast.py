@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.tasks import Examples, TaskData, generic
+from lstm_edge.tasks.base import Examples, TaskData, generic
 
 
 class ForecastTask:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_edge.tasks import SequenceTask, Examples, TaskData, generated_splits, generic
+from lstm_edge.tasks.base import SequenceTask, Examples, TaskData, generated_splits, generic
 
 CLASSES = ("idle", "shake", "circle", "swipe_left", "swipe_right", "double_tap")
 CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")

@@ -15,7 +15,8 @@ import numpy as np
 
 from lstm_edge.train.checkpoint import save_checkpoint
 from lstm_edge.model.spec import Spec
-from lstm_edge.tasks import TaskData, task_name
+from lstm_edge.tasks import task_name
+from lstm_edge.tasks.base import TaskData
 
 
 CALIBRATION_WINDOWS = 256

@@ -1,6 +1,6 @@
 """Compare one stage's outputs with its parent's: a report object, truthy on pass.
 
-Pass iff |a − b| ≤ atol + rtol·|b| for every element (numpy.allclose semantics, b the
+Pass iff |a − b| ≤ atol + rtol·|b| for every element (the one rule: lstm_edge/runtime/budget.py, b the
 parent); with atol = rtol = None the figures are recorded only (int8 stages are judged on
 their task metric instead). Figures per output: max abs, max rel (|a − b| / max(|b|, 1e-5),
 so tiny references do not divide by zero), mean abs, cosine, SNR in dB, and the worst
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from lstm_edge.runtime.budget import element_excess, elements_within
 
 
 @dataclass
@@ -56,7 +58,7 @@ def compare(got: dict, ref: dict, *, stage: str, parent: str, case: str, atol: f
         if a.shape != b.shape:
             raise ValueError(f"{stage} vs {parent} on {case}: output '{name}' shape {a.shape} vs {b.shape}")
         err = np.abs(a - b)
-        excess = err if atol is None else err - (atol + rtol * np.abs(b))
+        excess = element_excess(a, b, atol, rtol)
         worst = np.unravel_index(int(np.argmax(excess)), a.shape)
         denom = np.linalg.norm(a) * np.linalg.norm(b)
         noise = float((err ** 2).sum())
@@ -65,6 +67,6 @@ def compare(got: dict, ref: dict, *, stage: str, parent: str, case: str, atol: f
             mean_abs=float(err.mean()), cosine=float((a.ravel() @ b.ravel()) / denom) if denom > 0 else 1.0,
             snr_db=float(10 * np.log10((b ** 2).sum() / noise)) if noise > 0 else None,
             worst_index=[int(i) for i in worst], worst_value=float(a[worst]), worst_reference=float(b[worst]),
-            passed=bool(np.isfinite(a).all() and (atol is None or (excess <= 0).all())),
+            passed=elements_within(a, b, atol, rtol),
         ))
     return result

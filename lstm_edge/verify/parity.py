@@ -70,13 +70,10 @@ class StageResult:
         than the parent's — a rise for MAE, MSE or bits/char, a fall for accuracy."""
         if self.budget.metric_increase is None:
             return
-        from lstm_edge.tasks import worsening
+        from lstm_edge.runtime.budget import metric_verdict
 
-        value, ref = self.metrics["value"], parent_metrics["value"]
-        increase = worsening(value, ref, self.metrics["lower_is_better"])
-        self.metric_check = {"metric": self.metrics["metric"], "value": value, "parent_value": ref,
-                             "increase": increase, "budget": self.budget.metric_increase,
-                             "passed": increase <= self.budget.metric_increase}
+        self.metric_check = {"metric": self.metrics["metric"]} | metric_verdict(
+            self.metrics["value"], parent_metrics["value"], self.metrics["lower_is_better"], self.budget.metric_increase)
 
     def worst(self) -> dict[str, dict]:
         """Per output, the figures of the case where it was worst (largest max abs)."""

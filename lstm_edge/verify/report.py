@@ -8,6 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 from lstm_edge.files import write_bytes_atomic, write_json_atomic
+from lstm_edge.runtime.budget import format_increase
 
 LIBRARIES = ("numpy", "torch", "onnx", "onnxruntime", "tensorflow", "tf-keras", "ai-edge-litert", "safetensors")
 
@@ -55,7 +56,7 @@ class Report:
             m = s.metric_check
             if m and not m["passed"]:
                 lines.append(f"{s.name} (recipe {s.info.get('recipe', s.name)}): test {m['metric']} {m['value']:.4f} is "
-                             f"{m['increase']:+.2%} worse than {s.parent}'s {m['parent_value']:.4f}; budget {m['budget']:+.2%}")
+                             f"{format_increase(m['increase'])} worse than {s.parent}'s {m['parent_value']:.4f}; budget {format_increase(m['budget'])}")
             for c in s.comparisons:
                 for o in c.outputs:
                     if not o.passed:
@@ -95,13 +96,13 @@ def quant_rows(report: Report) -> list[list[str]]:
         rows.append([s.name, f"{s.size_bytes / 1024:.1f} KiB", f"{s.info.get('size_ratio', 0):.2f}",
                      f"{y.max_abs:.2e}", f"{y.mean_abs:.2e}", f"{y.snr_db:.1f}" if y.snr_db is not None else "∞",
                      f"{vp.max_abs:.2e}", f"{s.metrics['value']:.4f}",
-                     f"{m['increase']:+.2%}" if m else "—", f"{m['budget']:+.1%}" if m else "—",
+                     format_increase(m['increase']) if m else "—", format_increase(m['budget'], 1) if m else "—",
                      "pass" if s.passed else "FAIL"])
     for r in report.refusals:
         ran = r["best_val_metric"] is not None
         rows.append([r["recipe"], "—", "—", "—", "—", "—", "—",
                      f"val {r['best_val_metric']:.4f}" if ran else "does not run",
-                     f"val {r['val_metric_increase']:+.2%}" if ran else "—", f"{r['budget_metric_increase']:+.1%}", "refused"])
+                     f"val {format_increase(r['val_metric_increase'])}" if ran else "—", format_increase(r['budget_metric_increase'], 1), "refused"])
     return rows
 
 
@@ -152,7 +153,7 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
         for r in report.refusals:
             lines += ["", f"**{r['recipe']} refused** (judged on the validation windows; not published). Attempts:", ""]
             for a in r["attempts"]:
-                figures = (f"val {f['metric']} {a['val_metric']:.4f} ({a['val_metric_increase']:+.2%} worse), "
+                figures = (f"val {f['metric']} {a['val_metric']:.4f} ({format_increase(a['val_metric_increase'])} worse), "
                            f"mean |y − parent| {a['val_mean_abs_error_vs_parent']:.3g}" if a["result"] == "ok" else a["result"])
                 lines.append(f"- `{a['options']}`: {figures}; probe {a.get('probe', {})}")
         for s in report.stages:

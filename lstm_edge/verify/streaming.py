@@ -47,7 +47,7 @@ def stream_input(spec: Spec, meta: dict, norm, features, test_x: np.ndarray) -> 
     """(1, length, F) normalized: a fresh stretch of the same world (generator, new seed) for the
     sensor model; for CSV-trained models the test series (the last step of each window); for
     sequence tasks (adding, gesture, text) the test windows one after another. Repeated to length."""
-    from lstm_edge.data import generate_sensor_series
+    from lstm_edge.data.sensor import generate_sensor_series
 
     n = spec.streaming.length
     if meta.get("data_source", "").startswith("sensor-generator"):
