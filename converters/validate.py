@@ -9,14 +9,10 @@ import numpy as np
 
 
 def example_feeds(dims: dict, batch: int = 2, length: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
-    """x (B, T, F) ~ N(0, 1) (token models: ids over the vocabulary); h0 ∈ (-1, 1) like a real h; c0 ~ N(0, 1)."""
-    from lstm_edge.verify.parity import random_x
+    """Seeded inputs of the contract (lstm_edge/runtime/feeds.py says how they are drawn)."""
+    from lstm_edge.runtime.feeds import contract_inputs
 
-    rng = np.random.default_rng(seed)
-    L, H = dims["num_layers"], dims["hidden_size"]
-    return {"x": random_x(rng, dims, batch, length),
-            "h0": rng.uniform(-1, 1, (L, batch, H)).astype(np.float32),
-            "c0": rng.standard_normal((L, batch, H)).astype(np.float32)}
+    return contract_inputs(np.random.default_rng(seed), dims, batch, length)
 
 
 def check_outputs(got: dict, want: dict, names: tuple[str, ...], atol: float, rtol: float) -> list[str]:

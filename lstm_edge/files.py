@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lstm_edge.errors import EnvironmentFault, InvalidInputError
-from lstm_edge.runtime.bundle_files import sha256_file   # one implementation, shared with the device
+from lstm_edge.runtime.harness.bundle_files import sha256_file   # one implementation, shared with the device
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

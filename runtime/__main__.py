@@ -94,8 +94,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _verify(args) -> int:
-    from lstm_edge.runtime.bundle_files import open_bundle
-    from lstm_edge.runtime.device_verify import HEADER, format_table, table_rows, verify_bundle
+    from lstm_edge.runtime.harness.bundle_files import open_bundle
+    from lstm_edge.runtime.harness.verify import HEADER, format_table, table_rows, verify_bundle
 
     bundle = open_bundle(args.bundle)
     m = bundle.manifest
@@ -123,8 +123,8 @@ def _verify(args) -> int:
 
 
 def _bench(args) -> int:
-    from lstm_edge.runtime.bundle_files import open_bundle
-    from lstm_edge.runtime.device_bench import bench_bundle
+    from lstm_edge.runtime.harness.bundle_files import open_bundle
+    from lstm_edge.runtime.harness.bench import bench_bundle
 
     doc = bench_bundle(open_bundle(args.bundle), threads=args.threads, warmup=args.warmup,
                        iterations=args.iterations, only=args.artifact)
@@ -138,8 +138,8 @@ def _bench(args) -> int:
 
 
 def _run(args) -> int:
-    from lstm_edge.runtime.bundle_files import open_bundle
-    from lstm_edge.runtime.device_run import run_bundle
+    from lstm_edge.runtime.harness.bundle_files import open_bundle
+    from lstm_edge.runtime.harness.run import run_bundle
 
     summary = run_bundle(open_bundle(args.bundle), args.input, artifact=args.artifact, output=args.output,
                          threads=args.threads, threshold=args.threshold)
@@ -149,9 +149,9 @@ def _run(args) -> int:
 
 def _sample(args) -> int:
     from lstm_edge.runtime import open_runner
-    from lstm_edge.runtime.bundle_files import open_bundle
-    from lstm_edge.runtime.device_run import choose_artifact
-    from lstm_edge.runtime.sample import sample_text
+    from lstm_edge.runtime.harness.bundle_files import open_bundle
+    from lstm_edge.runtime.harness.run import choose_artifact
+    from lstm_edge.runtime.harness.sample import sample_text
 
     bundle = open_bundle(args.bundle)
     task = bundle.manifest.get("task", {"name": "forecast"})
@@ -166,7 +166,7 @@ def _sample(args) -> int:
 
 
 def _compare(args) -> int:
-    from lstm_edge.runtime.bench_compare import render
+    from lstm_edge.runtime.harness.compare import render
 
     print(render(args.results))
     return 0

@@ -1,12 +1,15 @@
-"""Run an artefact in a child process, one call per process: a native crash becomes an error.
+"""Run work in a child process so that a native crash becomes a named error, not our crash.
 
-The child takes whole sequences (a step artefact is stepped there), so one call is one process.
+Native runtimes can abort on models our own tools made (measured: onnxruntime segfaults creating
+a session for convert_float_to_float16 output; LiteRT's integer LSTM corrupts the heap when its
+batch is resized). Every place that runs an artefact it does not yet trust goes through
+`run_child`: candidate probes (probe.py), isolated artefacts (ChildRunner below), and the device
+harness (harness/verify.py, harness/bench.py).
 
-Used for every quantization candidate, and for any published artefact whose sidecar says
-`"isolate": true` (its probe crashed at some batch size: measured for LiteRT's integer
-LSTM, which corrupted the heap even at B = 1 on a tiny model after a clean probe).
-
-    python -m lstm_edge.runtime.child ARTIFACT IN.npz OUT.npz
+    r = run_child("lstm_edge.runtime.probe", [path, "--batches", "2"], timeout=120)
+    r.crash       None, "SIGSEGV" (killed by a signal) or "hung: no answer within 120 s"
+    r.failed      a crash, or a non-zero exit
+    r.last_error  the child's last stderr line, "lstm-edge: " stripped
 """
 from __future__ import annotations
 
@@ -14,44 +17,72 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
+from lstm_edge.runtime.contract import check_inputs
+
+
+@dataclass
+class ChildResult:
+    returncode: int | None
+    stdout: str
+    stderr: str
+    crash: str | None            # the signal's name, or "hung: …"; None when the child exited
+
+    @property
+    def failed(self) -> bool:
+        return self.crash is not None or self.returncode != 0
+
+    @property
+    def last_error(self) -> str:
+        lines = self.stderr.strip().splitlines()
+        return lines[-1].removeprefix("lstm-edge: ") if lines else f"exit {self.returncode}, no output"
+
+    def describe(self) -> str:
+        """'crashed (SIGABRT)', 'hung: …' or 'exit 3: <last line>'."""
+        if self.crash:
+            return self.crash if self.crash.startswith("hung") else f"crashed ({self.crash})"
+        return f"exit {self.returncode}: {self.last_error[:300]}"
+
+
+def run_child(module: str, args: list, *, timeout: float) -> ChildResult:
+    """`python -m module args…` in a child; a signal or a timeout is reported, never raised."""
+    cmd = [sys.executable, "-m", module, *map(str, args)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return ChildResult(None, out, "", f"hung: no answer within {timeout:.0f} s")
+    crash = signal.Signals(-r.returncode).name if r.returncode < 0 else None
+    return ChildResult(r.returncode, r.stdout, r.stderr, crash)
 
 
 class ChildRunner:
-    def __init__(self, path: Path, *, input_names, output_names, expected: dict, timeout: float = 600.0):
+    """A Runner whose every call runs in a fresh child process (child_entry.py): for artefacts
+    whose sidecar says `"isolate": true`. The child steps through time itself: any length."""
+
+    def __init__(self, path: Path, inner, *, timeout: float = 600.0):
         self.path, self.timeout = Path(path), timeout
         self.name = f"child:{self.path.name}"
-        self.input_names, self.output_names = tuple(input_names), tuple(output_names)
-        self.expected = expected
+        self.input_names, self.output_names = inner.input_names, inner.output_names
+        self.missing, self.info = inner.missing, inner.info
+        (b, _, f) = inner.expected["x"]
+        self.expected = inner.expected | {"x": (b, None, f)}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from lstm_edge.runtime.runner import check_inputs
-
         check_inputs(feeds, self.expected, self.name)
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
             np.savez(src, **feeds)
-            r = subprocess.run([sys.executable, "-m", "lstm_edge.runtime.child", str(self.path), str(src), str(dst)],
-                               capture_output=True, text=True, timeout=self.timeout)
-            if r.returncode < 0:
-                raise InvalidInputError(f"{self.path}: the runtime crashed ({signal.Signals(-r.returncode).name}) "
-                                        "running this artefact in a child process",
+            r = run_child("lstm_edge.runtime.child_entry", [self.path, src, dst], timeout=self.timeout)
+            if r.crash:
+                raise InvalidInputError(f"{self.path}: the runtime {r.describe()} running this artefact in a child process",
                                         hint="the artefact is not safe to run; rebuild it or drop the recipe")
-            if r.returncode != 0:
-                last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-                raise InvalidInputError(f"{self.path}: the child runner failed: {last[:300]}")
+            if r.failed:
+                raise InvalidInputError(f"{self.path}: the child runner failed: {r.last_error[:300]}")
             with np.load(dst) as z:
                 return {k: z[k] for k in self.output_names}
-
-
-if __name__ == "__main__":
-    from lstm_edge.runtime.stream import open_sequence_runner
-
-    artifact, src, dst = sys.argv[1:4]
-    with np.load(src) as z:
-        feeds = {k: z[k] for k in z.files}
-    np.savez(dst, **open_sequence_runner(artifact, in_process=True).run(feeds))

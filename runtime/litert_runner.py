@@ -3,7 +3,7 @@
 The fused LSTM kernel keeps no variable tensors in our artefacts (the initial state comes
 in through ordinary inputs), so nothing leaks from one call into the next.
 
-- batch_resizable=False (from the sidecar): the artefact is run one sequence per call and
+- "batch_resizable": false in the sidecar: the artefact is run one sequence per call and
   the rows stacked — LiteRT's integer LSTM aborts the process when its batch is resized.
 - int8 inputs/outputs (the tflite-int8-io recipe): values are quantized with the tensor's
   own scale and zero point on the way in and dequantized on the way out — explicitly,
@@ -17,15 +17,17 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.runner import check_inputs
+from lstm_edge.runtime.contract import check_inputs, run_by_row
 
 SIGNATURE = "serving_default"
 
 
 class LiteRTRunner:
-    def __init__(self, path: Path, *, threads: int = 1, batch_resizable: bool = True):
+    def __init__(self, path: Path, *, threads: int = 1, info: dict | None = None):
         self.path = Path(path)
         self.name = f"litert:{self.path.name}"
+        self.info = info or {}
+        self.missing = dict(self.info.get("missing_outputs", {}))
         try:
             # Without the default XNNPACK delegate: it has no LSTM kernel anyway, and it fails
             # to re-plan a graph whose batch was resized ("XNNPack delegate failed to reshape").
@@ -36,7 +38,7 @@ class LiteRTRunner:
             raise InvalidInputError(f"{self.path}: LiteRT cannot load this model: {str(e)[:300]}")
         if SIGNATURE not in signatures:
             raise InvalidInputError(f"{self.path}: no '{SIGNATURE}' signature (found {list(signatures)})")
-        self.batch_resizable = batch_resizable
+        self.batch_resizable = self.info.get("batch_resizable", True)
         try:
             self._read_signature()
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as e:   # fuzz: undecodable names, …
@@ -64,10 +66,7 @@ class LiteRTRunner:
         check_inputs(feeds, self.expected, self.name)
         if self.batch_resizable or feeds["x"].shape[0] == 1:
             return self._invoke(feeds)
-        rows = [self._invoke({"x": feeds["x"][b:b + 1], "h0": feeds["h0"][:, b:b + 1], "c0": feeds["c0"][:, b:b + 1]})
-                for b in range(feeds["x"].shape[0])]
-        # y stacks on the batch axis (0), states on theirs (1)
-        return {k: np.concatenate([r[k] for r in rows], axis=0 if k == "y" else 1) for k in self.output_names}
+        return run_by_row(self._invoke, feeds, self.output_names)
 
     def _invoke(self, feeds: dict) -> dict:
         args = {}

@@ -7,13 +7,15 @@ import numpy as np
 import onnxruntime as ort
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.runner import check_inputs
+from lstm_edge.runtime.contract import check_inputs, run_by_row
 
 
 class OnnxRuntimeRunner:
-    def __init__(self, path: Path, *, threads: int = 1):
+    def __init__(self, path: Path, *, threads: int = 1, info: dict | None = None):
         self.path = Path(path)
         self.name = f"onnxruntime:{self.path.name}"
+        self.info = info or {}
+        self.missing = dict(self.info.get("missing_outputs", {}))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -29,6 +31,11 @@ class OnnxRuntimeRunner:
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         check_inputs(feeds, self.expected, self.name)
+        if not self.info.get("batch_resizable", True) and feeds["x"].shape[0] > 1:
+            return run_by_row(self._invoke, feeds, self.output_names)   # its rows would mix (contract.py)
+        return self._invoke(feeds)
+
+    def _invoke(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
             outs = self.session.run(None, feeds)
         except Exception as e:   # inputs were checked above, so the model itself is at fault (fuzz: a Gather

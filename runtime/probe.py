@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +22,17 @@ def probe(path: Path, batches=(1, 2, 7), timeout: float = 120.0) -> dict[int, st
     At B > 1 the batched result must equal the rows run one by one: a kernel that corrupts
     memory when resized does not always crash (measured: LiteRT's integer LSTM passed a
     B = 2, T = 3 run, then aborted the next process at B = 50)."""
+    from lstm_edge.runtime.child import run_child
+
     results = {}
     for b in batches:   # one child per batch size: a crash at B = 2 must not hide B = 1
-        try:
-            r = subprocess.run([sys.executable, "-m", "lstm_edge.runtime.probe", str(path), "--batches", str(b)],
-                               capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            results[b] = f"error: no answer within {timeout:.0f} s"
-            continue
-        if r.returncode < 0:
-            results[b] = f"crashed: {signal.Signals(-r.returncode).name}"
-        elif r.returncode != 0 or not r.stdout.strip():
-            last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-            results[b] = f"crashed: exit {r.returncode} ({last[:200]})"
+        r = run_child("lstm_edge.runtime.probe", [path, "--batches", b], timeout=timeout)
+        if r.crash and r.crash.startswith("hung"):
+            results[b] = f"error: {r.crash}"
+        elif r.crash:
+            results[b] = f"crashed: {r.crash}"
+        elif r.failed or not r.stdout.strip():
+            results[b] = f"crashed: exit {r.returncode} ({r.last_error[:200]})"
         else:
             results[b] = json.loads(r.stdout.strip().splitlines()[-1])[str(b)]
     return results
@@ -46,7 +41,8 @@ def probe(path: Path, batches=(1, 2, 7), timeout: float = 120.0) -> dict[int, st
 def _run_here(path: Path, batches) -> dict[str, str]:
     import os
 
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.feeds import random_inputs
+    from lstm_edge.runtime.runner import open_sequence_runner
 
     if os.environ.get("LSTM_EDGE_INJECT_CRASH") == Path(path).name:   # fault injection for the tests
         os.abort()
@@ -55,9 +51,7 @@ def _run_here(path: Path, batches) -> dict[str, str]:
     out = {}
     rng = np.random.default_rng(0)
     for b in batches:
-        feeds = {"x": rng.standard_normal((b, 50, F)).astype(np.float32),
-                 "h0": rng.uniform(-1, 1, (L, b, H)).astype(np.float32),
-                 "c0": rng.standard_normal((L, b, H)).astype(np.float32)}
+        feeds = random_inputs(rng, (b, 50, F), {"h0": (L, b, H), "c0": (L, b, H)})
         try:
             rows = [runner.run({"x": feeds["x"][k:k + 1], "h0": feeds["h0"][:, k:k + 1], "c0": feeds["c0"][:, k:k + 1]})
                     for k in range(b)] if b > 1 else []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
+from lstm_edge.runtime.contract import check_inputs
 
 
 class Stream:
@@ -56,22 +57,14 @@ class SequenceRunner:
         self.inner = runner
         self.name = f"{runner.name} (stepped)"
         self.input_names, self.output_names = runner.input_names, runner.output_names
+        self.missing, self.info = runner.missing, runner.info
         x, h0, c0 = runner.expected["x"], runner.expected["h0"], runner.expected["c0"]
         self.expected = {"x": (x[0], None, x[2]), "h0": h0, "c0": c0}
 
     def run(self, feeds: dict) -> dict:
-        from lstm_edge.runtime.runner import check_inputs
-
         check_inputs(feeds, self.expected, self.name)
         stream = Stream(self.inner, batch=feeds["x"].shape[0])
         stream.h, stream.c = feeds["h0"].copy(), feeds["c0"].copy()
         y = stream.step(feeds["x"])
         return {"y": y, "hn": stream.h, "cn": stream.c}
 
-
-def open_sequence_runner(path, **kwargs):
-    """open_runner, but always able to take a whole sequence: a step artefact gets a SequenceRunner."""
-    from lstm_edge.runtime.runner import open_runner
-
-    runner = open_runner(path, **kwargs)
-    return SequenceRunner(runner) if runner.expected["x"][1] is not None else runner

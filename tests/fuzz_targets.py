@@ -53,7 +53,7 @@ def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 
 
 def rehash_manifest(bundle: Path) -> None:
-    from lstm_edge.runtime.bundle_files import MANIFEST, manifest_digest, sha256_file
+    from lstm_edge.runtime.harness.bundle_files import MANIFEST, manifest_digest, sha256_file
 
     m = json.loads((bundle / MANIFEST).read_text())
     for name in m["files"]:
@@ -78,7 +78,7 @@ def run_one(target: str, src: Path, work: Path, data: bytes) -> str:
                    "c0": np.zeros((L, 1, H), np.float32)})
         elif target == "safetensors":
             from lstm_edge.train.checkpoint import load_checkpoint
-            from lstm_edge.runtime.bundle_files import sha256_file
+            from lstm_edge.runtime.harness.bundle_files import sha256_file
 
             (work / "model.safetensors").write_bytes(data)
             meta = json.loads((src / "model.json").read_text())
@@ -86,7 +86,7 @@ def run_one(target: str, src: Path, work: Path, data: bytes) -> str:
             (work / "model.json").write_text(json.dumps(meta))
             load_checkpoint(work)
         elif target == "manifest":
-            from lstm_edge.runtime.bundle_files import open_bundle
+            from lstm_edge.runtime.harness.bundle_files import open_bundle
 
             (work / "bundle" / "manifest.json").write_bytes(data)
             open_bundle(work / "bundle")
@@ -96,8 +96,8 @@ def run_one(target: str, src: Path, work: Path, data: bytes) -> str:
                 same = False
             return "ok" if same else "accepted-changed-manifest"
         elif target == "npz":
-            from lstm_edge.runtime.bundle_files import open_bundle
-            from lstm_edge.runtime.device_verify import verify_bundle
+            from lstm_edge.runtime.harness.bundle_files import open_bundle
+            from lstm_edge.runtime.harness.verify import verify_bundle
 
             (work / "bundle" / "golden.npz").write_bytes(data)
             rehash_manifest(work / "bundle")

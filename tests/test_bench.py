@@ -50,7 +50,7 @@ def test_flop_count_of_one_step():
 
 
 def test_bench_compare_of_device_results(tmp_path):
-    from lstm_edge.runtime.device_bench import SCHEMA
+    from lstm_edge.runtime.harness.bench import SCHEMA
 
     doc = {"schema": SCHEMA, "device": {"machine": "aarch64", "cpu_count": 4}, "bundle": {}, "settings": {"threads": 1},
            "results": [{"artifact": "onnx-fp32.onnx", "size_bytes": 10, "load_ms": 1.0, "peak_rss_mb": 50.0,

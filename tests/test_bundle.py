@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 from lstm_edge.runtime.__main__ import main as harness
-from lstm_edge.runtime.bundle_files import MANIFEST, manifest_digest, sha256_file
+from lstm_edge.runtime.harness.bundle_files import MANIFEST, manifest_digest, sha256_file
 from test_runtime_boundary import BLOCKER
+
+pytestmark = pytest.mark.slow   # every test works on a copy of the trained tiny run
 
 
 @pytest.fixture
@@ -194,7 +196,7 @@ def test_flex_op_fails_the_bundle(tiny_run, tmp_path):
 
 
 def test_bench_json_schema_and_compare(copied, tmp_path):
-    from lstm_edge.runtime.device_bench import validate_bench
+    from lstm_edge.runtime.harness.bench import validate_bench
 
     args = ["bench", copied.name, "--warmup", "2", "--iterations", "5", "--artifact", "onnx-fp32.onnx",
             "--artifact", "tflite-step-fp32.tflite", "--artifact", "tflite-fp32.tflite", "--out", "a.json"]

@@ -1,37 +1,99 @@
-"""The Runner contract, one suite run against every runner: pure function, checked inputs."""
+"""The Runner contract (lstm_edge/runtime/contract.py), one suite run against every runner:
+onnxruntime (fp32, int8, ORT format), LiteRT (fused sequence kernel), a step artefact stepped
+through whole sequences, an artefact isolated in a child process, PyTorch and the NumPy reference.
+Each is a pure function with checked inputs that says what it returns and what it cannot."""
+import json
+import shutil
+
 import numpy as np
 import pytest
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime import open_runner
+from lstm_edge.runtime import open_runner, open_sequence_runner
+from lstm_edge.runtime.feeds import random_inputs
 
-ARTIFACTS = ["onnx-fp32.onnx", "tflite-fp32.tflite"]
 L, H, F = 2, 8, 4
+RUNNERS = ["onnxruntime", "onnxruntime-int8", "ort-format", "litert", "litert-step", "child", "pytorch", "numpy"]
+FP32 = {"onnxruntime", "ort-format", "litert", "litert-step", "child", "numpy"}   # agree with PyTorch to 1e-5
 
 
-@pytest.fixture(params=ARTIFACTS)
-def runner(request, tiny_run):
+def make_runner(kind: str, out, tmp):
+    from lstm_edge.model.network import TorchRunner, load_model
+    from lstm_edge.model.reference import ReferenceRunner
+    from lstm_edge.train.checkpoint import load_checkpoint
+
+    if kind in ("pytorch", "numpy"):
+        tensors, meta = load_checkpoint(out)
+        if kind == "pytorch":
+            return TorchRunner(load_model(tensors, meta["dims"]))
+        return ReferenceRunner.from_checkpoint(tensors, meta["dims"])
+    if kind == "ort-format":
+        from lstm_edge.converters.to_ort import to_ort
+
+        return open_runner(to_ort(out / "onnx-fp32.onnx", tmp / "onnx-fp32.ort"))
+    if kind == "child":   # a sidecar that says "isolate": every call runs in a fresh child process
+        shutil.copy(out / "onnx-fp32.onnx", tmp / "isolated.onnx")
+        info = json.loads((out / "onnx-fp32.onnx.json").read_text()) | {"isolate": True}
+        (tmp / "isolated.onnx.json").write_text(json.dumps(info))
+        return open_runner(tmp / "isolated.onnx")
+    file = {"onnxruntime": "onnx-fp32.onnx", "onnxruntime-int8": "onnx-int8-dynamic.onnx",
+            "litert": "tflite-fp32.tflite", "litert-step": "tflite-step-fp32.tflite"}[kind]
+    return open_sequence_runner(out / file)
+
+
+@pytest.fixture(scope="module")
+def runners(tiny_run, tmp_path_factory):
     out, _ = tiny_run
-    return open_runner(out / request.param)
+    tmp = tmp_path_factory.mktemp("runners")
+    return {k: make_runner(k, out, tmp) for k in RUNNERS}
+
+
+@pytest.fixture(params=[pytest.param(k, marks=pytest.mark.slow) for k in RUNNERS])
+def runner(request, runners):
+    return runners[request.param]
 
 
 def feeds(b=2, t=5, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"x": rng.standard_normal((b, t, F)).astype(np.float32),
-            "h0": rng.uniform(-1, 1, (L, b, H)).astype(np.float32),
-            "c0": rng.standard_normal((L, b, H)).astype(np.float32)}
+    return random_inputs(np.random.default_rng(seed), (b, t, F), {"h0": (L, b, H), "c0": (L, b, H)})
 
 
-def test_names_are_the_contract(runner):
+def as_f64(outputs: dict) -> dict:
+    return {k: np.asarray(v, np.float64) for k, v in outputs.items()}
+
+
+def test_says_what_it_takes_returns_and_cannot_return(runner):
+    assert isinstance(runner.name, str) and runner.name
     assert runner.input_names == ("x", "h0", "c0")
     assert runner.output_names[:2] == ("y", "hn")
+    # every contract output is either returned or declared missing with a reason, never both
+    assert set(runner.output_names) | set(runner.missing) == {"y", "hn", "cn"}
+    assert not set(runner.output_names) & set(runner.missing)
+    assert all(isinstance(why, str) and why for why in runner.missing.values())
+    assert isinstance(runner.info, dict)
+    assert set(runner.expected) == {"x", "h0", "c0"}
+    assert runner.expected["x"][2] == F and runner.expected["h0"][0] == L and runner.expected["c0"][2] == H
+    out = runner.run(feeds())
+    assert set(out) == set(runner.output_names)
+    assert out["y"].shape[:2] == (2, 5) and out["hn"].shape == (L, 2, H)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(FP32))
+def test_fp32_runners_agree_with_pytorch(runners, kind):
+    """What every output is compared to: PyTorch, within the fp32 budget, on what the runner returns."""
+    from lstm_edge.runtime.budget import elements_within
+
+    f = feeds(b=3, t=40, seed=5)
+    want, got = as_f64(runners["pytorch"].run(f)), as_f64(runners[kind].run(f))
+    for name in runners[kind].output_names:
+        assert elements_within(got[name], want[name], 1e-5, 1e-5), (kind, name, np.abs(got[name] - want[name]).max())
 
 
 def test_pure_function_no_state_between_calls(runner):
     """Same inputs, same outputs, whatever ran in between (LiteRT keeps no variable tensors)."""
-    a = runner.run(feeds(seed=1))
+    a = as_f64(runner.run(feeds(seed=1)))
     runner.run(feeds(b=7, t=40, seed=2))
-    b = runner.run(feeds(seed=1))
+    b = as_f64(runner.run(feeds(seed=1)))
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
 

@@ -32,6 +32,7 @@ SHORT = {"adding": {"sequences": 300, "window": 40}, "gesture": {"sequences": 30
          "charlm": {"window": 32}}
 
 
+@pytest.mark.slow   # trains, converts with TensorFlow, quantizes, bundles
 @pytest.mark.parametrize("name", sorted(SHORT))
 def test_zoo_model_through_a_short_pipeline(name, tmp_path):
     from lstm_edge.pipeline import pipeline
@@ -90,7 +91,7 @@ def test_task_metrics_can_fail_and_point_the_right_way():
 
 
 def test_charlm_bits_per_char_match_the_device_formula():
-    from lstm_edge.runtime.device_verify import METRICS
+    from lstm_edge.runtime.harness.verify import METRICS
     from lstm_edge.tasks import task_for
 
     spec = short_spec("charlm", **SHORT["charlm"])
@@ -109,7 +110,7 @@ def test_charlm_bits_per_char_match_the_device_formula():
 def test_sampling_through_an_artefact_is_seeded(tmp_path):
     """Greedy and seeded sampling through the ONNX artefact of a tiny character model."""
     from lstm_edge.runtime import open_runner
-    from lstm_edge.runtime.sample import sample_text
+    from lstm_edge.runtime.harness.sample import sample_text
     from lstm_edge.errors import InvalidInputError
 
     import torch

@@ -21,17 +21,16 @@ import time
 
 import numpy as np
 
-from lstm_edge.runtime.device_bench import peak_rss_mb
+from lstm_edge.runtime.harness.bench import peak_rss_mb
 
 STEPS_DUMPED = 100     # a step scenario's dump: y of this many steps from the zero state
 
 
 def scenario_inputs(scenario: dict, F: int, L: int, H: int, seed: int) -> dict:
-    rng = np.random.default_rng(seed)
+    from lstm_edge.runtime.feeds import random_inputs
+
     B, T = scenario["batch"], scenario["time"]
-    x = rng.standard_normal((B, T, F)).astype(np.float32)
-    zero = np.zeros((L, B, H), np.float32)
-    return {"x": x, "h0": zero, "c0": zero.copy()}
+    return random_inputs(np.random.default_rng(seed), (B, T, F), {"h0": (L, B, H), "c0": (L, B, H)}, zero_state=True)
 
 
 class TorchPeer:
@@ -69,7 +68,7 @@ class TorchPeer:
 
 class RuntimePeer:
     def __init__(self, job):
-        from lstm_edge.runtime.stream import open_sequence_runner
+        from lstm_edge.runtime.runner import open_sequence_runner
 
         self.job = job
         self.runner = open_sequence_runner(job["path"], threads=job["threads"], in_process=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lstm_edge.files import read_json, read_sidecar, sha256_file, staged_output, write_json_atomic, write_sidecar
 from lstm_edge.errors import ParityError, UsageError
-from lstm_edge.runtime.bundle_files import GOLDEN, MANIFEST, SCHEMA, manifest_digest
+from lstm_edge.runtime.harness.bundle_files import GOLDEN, MANIFEST, SCHEMA, manifest_digest
 
 DEVICE_FORMATS = {"onnx": "onnxruntime", "ort": "onnxruntime", "tflite": "litert"}
 
@@ -150,7 +150,7 @@ def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases
                       steps: str = "last") -> None:
     from lstm_edge.bundle.golden import host_outputs, write_golden
     from lstm_edge.model.network import TorchRunner, load_model
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.runner import open_sequence_runner
 
     outputs = {"pytorch": host_outputs(TorchRunner(load_model(tensors, meta["dims"])), cases, steps)}
     for e in entries:
@@ -199,8 +199,8 @@ def write_manifest(staging: Path, meta: dict, spec, entries: list[dict], cases: 
 
 def self_check(staging: Path, manifest: dict) -> dict:
     """Run the device verify on the staged bundle, here; record the host's figures in the manifest."""
-    from lstm_edge.runtime.bundle_files import open_bundle
-    from lstm_edge.runtime.device_verify import verify_bundle
+    from lstm_edge.runtime.harness.bundle_files import open_bundle
+    from lstm_edge.runtime.harness.verify import verify_bundle
 
     checks = verify_bundle(open_bundle(staging))
     failed = [c for c in checks if c.status != "pass"]
@@ -214,7 +214,7 @@ def self_check(staging: Path, manifest: dict) -> dict:
 
 
 def _residual_sigma(path: Path, directory: Path, meta: dict) -> list[float]:
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.runner import open_sequence_runner
     from lstm_edge.stream.session import residual_sigma
 
     return [float(v) for v in residual_sigma(open_sequence_runner(path), directory, meta)]

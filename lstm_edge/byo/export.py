@@ -38,17 +38,13 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
     vocab = model.get_submodule(arch.input_layer).num_embeddings if arch.input_kind == "embedding" else None
 
     def feeds(b: int, t: int, seed: int, zero: bool = False) -> dict:
-        rng = np.random.default_rng(seed)
+        from lstm_edge.byo.wrap import state_shapes
+        from lstm_edge.runtime.feeds import random_inputs
+
         shape = list(ex.shape)
         shape[bx], shape[1 - bx] = b, t
-        x = (rng.integers(0, vocab, shape) if vocab else rng.standard_normal(shape)).astype(
-            np.int64 if vocab else np.float32)
-        from lstm_edge.byo.wrap import state_shapes
-
-        f = {"x": x}
-        for k, s in state_shapes(arch, b).items():
-            f[k] = np.zeros(s, np.float32) if zero else (rng.uniform(-1, 1, s) if k == "h0" else rng.standard_normal(s)).astype(np.float32)
-        return f
+        return random_inputs(np.random.default_rng(seed), tuple(shape), state_shapes(arch, b), vocab=vocab,
+                             ids_dtype=np.int64, zero_state=zero)
 
     def torch_run(f: dict) -> dict:
         with torch.no_grad():

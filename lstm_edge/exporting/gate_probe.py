@@ -71,11 +71,11 @@ def describe(perm: tuple[int, ...], gates: tuple[str, ...]) -> str:
 
 
 def probe_feeds(dims: dict, seed: int = 1) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
+    from lstm_edge.runtime.feeds import random_inputs
+
     L, H = dims["num_layers"], dims["hidden_size"]
-    return {"x": rng.standard_normal((2, 6, dims["input_size"])).astype(np.float32),
-            "h0": rng.uniform(-0.9, 0.9, (L, 2, H)).astype(np.float32),
-            "c0": rng.standard_normal((L, 2, H)).astype(np.float32)}
+    return random_inputs(np.random.default_rng(seed), (2, 6, dims["input_size"]), {"h0": (L, 2, H), "c0": (L, 2, H)},
+                         h_range=0.9)
 
 
 def diagnose(outputs: dict, reference, tensors: dict, feeds: dict, gates=LSTM_GATES, prefix="lstm.") -> dict:
@@ -149,7 +149,7 @@ def probe_converters(out_dir, *, inject: dict | None = None, dims: dict = PROBE_
     permuted weights, as a converter with a gate-order bug would write them (tests use it)."""
     from pathlib import Path
 
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.runner import open_sequence_runner
 
     tensors, feeds = probe_tensors(dims), probe_feeds(dims)
     rows = []

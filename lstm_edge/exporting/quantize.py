@@ -42,7 +42,7 @@ def calibration_feeds(tensors: dict, dims: dict, windows: np.ndarray) -> list[di
 
 def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
     from lstm_edge.runtime.probe import probe
-    from lstm_edge.runtime.stream import open_sequence_runner as open_runner
+    from lstm_edge.runtime.runner import open_sequence_runner as open_runner
 
     say = progress or (lambda msg: None)
     r = get_recipe(recipe_name)
@@ -112,7 +112,8 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
         value, candidate, facts, options = best or (None, None, None, None)
         increase = None if best is None else worse(value)
         if best is None or not metric_verdict(value, parent_value, task.lower_is_better, budget.metric_increase)["passed"]:
-            tried = "; ".join(f"{a['options']}: " + (f"{task.metric} {a['val_metric']:.4f} ({format_increase(a['val_metric_increase'], 1)} worse)"
+            tried = "; ".join(f"{a['options']}: " + (f"{task.metric} {a['val_metric']:.4f} "
+                                                      f"({format_increase(a['val_metric_increase'], 1)} worse)"
                                                       if a["result"] == "ok" else a["result"]) for a in attempts)
             verdict = ("no attempt runs" if best is None else
                        f"validation {task.metric} {value:.4f} is {format_increase(increase, 1)} worse than {r.parent}'s {parent_value:.4f}")

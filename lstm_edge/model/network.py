@@ -17,9 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-INPUT_NAMES = ("x", "h0", "c0")
-OUTPUT_NAMES = ("y", "hn", "cn")
-
+from lstm_edge.runtime.contract import INPUT_NAMES, OUTPUT_NAMES, check_inputs
 
 class SequenceLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, output_size: int,
@@ -62,8 +60,13 @@ class TorchRunner:
 
     def __init__(self, model: SequenceLSTM):
         self.model = model.eval()
+        L, H = model.lstm.num_layers, model.lstm.hidden_size
+        F = 1 if model.embedding is not None else model.lstm.input_size    # token models: x holds ids
+        self.expected = {"x": (None, None, F), "h0": (L, None, H), "c0": (L, None, H)}
+        self.missing, self.info = {}, {}
 
     def run(self, feeds: dict) -> dict:
+        check_inputs(feeds, self.expected, self.name)
         with torch.no_grad():
             y, hn, cn = self.model(*(torch.from_numpy(feeds[k]) for k in INPUT_NAMES))
         return {"y": y.numpy(), "hn": hn.numpy(), "cn": cn.numpy()}

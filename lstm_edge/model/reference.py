@@ -9,7 +9,8 @@ For each step t, with [h_{t-1}, x_t] the concatenation, σ the sigmoid, ⊙ elem
     o_t = σ(W_o·[h_{t-1}, x_t] + b_o)        output gate
     h_t = o_t ⊙ tanh(c_t)
 
-One line per equation, variables named after the symbols (as the ONNX reference LSTM reads). Computes in float64 so that its own rounding is far below every fp32 budget
+One line per equation, variables named after the symbols (as the ONNX reference LSTM reads).
+Computes in float64 so that its own rounding is far below every fp32 budget
 it judges.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lstm_edge.model.gates import torch_to_per_gate
+from lstm_edge.runtime.contract import INPUT_NAMES, OUTPUT_NAMES, check_inputs
 
 
 def sigmoid(z):
@@ -87,11 +89,21 @@ class ReferenceRunner:
     """The golden model behind the Runner interface (outputs stay float64)."""
 
     name = "numpy-reference"
-    input_names = ("x", "h0", "c0")
-    output_names = ("y", "hn", "cn")
+    input_names = INPUT_NAMES
+    output_names = OUTPUT_NAMES
 
     def __init__(self, reference: ReferenceLSTM):
         self.reference = reference
+        L, H = len(reference.layers), len(reference.layers[0].b["input"])
+        F = 1 if reference.embedding is not None else reference.layers[0].W["input"].shape[1] - H
+        self.expected = {"x": (None, None, F), "h0": (L, None, H), "c0": (L, None, H)}
+        self.missing, self.info = {}, {}
+
+    @classmethod
+    def from_checkpoint(cls, tensors: dict, dims: dict) -> "ReferenceRunner":
+        """From a checkpoint's tensors and the dims in its model.json (layers, residual columns)."""
+        return cls(ReferenceLSTM.from_state_dict(tensors, dims["num_layers"], dims.get("residual", ())))
 
     def run(self, feeds: dict) -> dict:
+        check_inputs(feeds, self.expected, self.name)
         return self.reference(feeds["x"], feeds["h0"], feeds["c0"])

@@ -1,6 +1,6 @@
 """`lstm-edge stream DIR --input FILE`: a live session over one artefact, one row per step.
 
-The rows are read and stepped by lstm_edge.runtime.rows (shared with the device harness's
+The rows are read and stepped by lstm_edge.runtime.harness.rows (shared with the device harness's
 `run`); this module finds the artefact in an output directory, checks its hash, and
 measures σ, the artefact's own forecast-error spread on the validation windows.
 """
@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError, UsageError
-from lstm_edge.runtime.rows import forecast_steps, rows_from_file
+from lstm_edge.runtime.harness.rows import forecast_steps, rows_from_file
 
 
 @dataclass
@@ -41,7 +41,7 @@ def stream_session(directory: Path, source: Path, *, artifact: str = "onnx-fp32.
     from lstm_edge.files import read_sidecar
     from lstm_edge.data.windows import Normalization
     from lstm_edge.runtime import Stream, open_runner
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.runner import open_sequence_runner
 
     directory = Path(directory)
     meta = json.loads((directory / "model.json").read_text()) if (directory / "model.json").exists() else None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lstm_edge.runtime.feeds import contract_inputs
 from lstm_edge.verify.compare import Comparison, compare
 from lstm_edge.model.spec import Spec, Tolerance
 
@@ -20,13 +21,6 @@ class Case:
     feeds: dict[str, np.ndarray]
 
 
-def random_x(rng, dims: dict, b: int, t: int) -> np.ndarray:
-    """(b, t, F) inputs: N(0, 1), or for token models uniform ids over the whole vocabulary."""
-    if dims.get("vocab_size"):
-        return rng.integers(0, dims["vocab_size"], (b, t, 1)).astype(np.float32)
-    return rng.standard_normal((b, t, dims["input_size"])).astype(np.float32)
-
-
 def parity_cases(spec: Spec, dims: dict, test_x: np.ndarray) -> list[Case]:
     L, H = dims["num_layers"], dims["hidden_size"]
     zeros = np.zeros((L, len(test_x), H), np.float32)
@@ -34,10 +28,7 @@ def parity_cases(spec: Spec, dims: dict, test_x: np.ndarray) -> list[Case]:
     rng = np.random.default_rng(spec.parity.seed)
     for b in spec.parity.batch_sizes:
         for t in spec.parity.lengths:
-            cases.append(Case(f"random B={b} T={t}", {
-                "x": random_x(rng, dims, b, t),
-                "h0": rng.uniform(-1, 1, (L, b, H)).astype(np.float32),
-                "c0": rng.standard_normal((L, b, H)).astype(np.float32)}))
+            cases.append(Case(f"random B={b} T={t}", contract_inputs(rng, dims, b, t)))
     return cases
 
 

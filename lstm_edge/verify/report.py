@@ -56,7 +56,8 @@ class Report:
             m = s.metric_check
             if m and not m["passed"]:
                 lines.append(f"{s.name} (recipe {s.info.get('recipe', s.name)}): test {m['metric']} {m['value']:.4f} is "
-                             f"{format_increase(m['increase'])} worse than {s.parent}'s {m['parent_value']:.4f}; budget {format_increase(m['budget'])}")
+                             f"{format_increase(m['increase'])} worse than {s.parent}'s {m['parent_value']:.4f}; "
+                             f"budget {format_increase(m['budget'])}")
             for c in s.comparisons:
                 for o in c.outputs:
                     if not o.passed:
@@ -102,7 +103,8 @@ def quant_rows(report: Report) -> list[list[str]]:
         ran = r["best_val_metric"] is not None
         rows.append([r["recipe"], "—", "—", "—", "—", "—", "—",
                      f"val {r['best_val_metric']:.4f}" if ran else "does not run",
-                     f"val {format_increase(r['val_metric_increase'])}" if ran else "—", format_increase(r['budget_metric_increase'], 1), "refused"])
+                     f"val {format_increase(r['val_metric_increase'])}" if ran else "—",
+                     format_increase(r['budget_metric_increase'], 1), "refused"])
     return rows
 
 
@@ -162,7 +164,8 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
                              + (f" {s.info['note']}." if s.info.get("note") else "")
                              + (f" int8 in: {s.info['int8_ops']}." if s.info.get("int8_ops") else "")
                              + ("" if s.info.get("batch_resizable", True) else
-                                " Batch not resizable (probe: " + str(s.info["attempts"][-1].get("probe")) + "): run one sequence per call."))
+                                " Batch not resizable (probe: " + str(s.info["attempts"][-1].get("probe"))
+                                + "): run one sequence per call."))
     if report.streaming:
         hz = [d["horizon"] for d in report.streaming[0].drift]
         lines += ["", "## Streaming (one step per call, state carried; B = 1)", "",

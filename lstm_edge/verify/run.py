@@ -23,10 +23,10 @@ from lstm_edge.tasks import task_for
 
 def verify(directory: Path, *, progress=None) -> Report:
     from lstm_edge.model.network import TorchRunner, load_model
-    from lstm_edge.model.reference import ReferenceLSTM, ReferenceRunner
+    from lstm_edge.model.reference import ReferenceRunner
     from lstm_edge.verify.plots import drift_plot
     from lstm_edge.runtime.probe import probe
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.runner import open_sequence_runner
 
     directory = Path(directory)
     tensors, meta = load_checkpoint(directory)
@@ -49,10 +49,10 @@ def verify(directory: Path, *, progress=None) -> Report:
                        (), {}, metrics=score(torch_outputs[0]))
     stages = [root]
 
-    say("numpy-reference: the seed's equations")
+    say("numpy-reference: the LSTM equations in float64")
     ref = StageResult("numpy-reference", "pytorch", "numpy", "fp64", None, None,
                       spec.budget("pytorch", "numpy-reference"), ("y", "hn", "cn"), {})
-    ref_runner = ReferenceRunner(ReferenceLSTM.from_state_dict(tensors, dims["num_layers"], dims.get("residual", ())))
+    ref_runner = ReferenceRunner.from_checkpoint(tensors, dims)
     ref.metrics = score(check_stage(ref, ref_runner, cases, torch_outputs)[0])
     stages.append(ref)
 
@@ -71,17 +71,17 @@ def verify(directory: Path, *, progress=None) -> Report:
             pending.remove((path, info))
             name, parent = path.name.split(".")[0], info["parent"]
             say(f"{name}: {info['format']} on {info['runtimes'][0]}, against {parent}")
-            if info.get("parent_size_bytes"):
-                info["size_ratio"] = info["size_bytes"] / info["parent_size_bytes"]
-            stage = StageResult(name, parent, info["format"], info["precision"], path.name, info["size_bytes"],
-                                spec.budget(parent, name), tuple(info["outputs"]), info.get("missing_outputs", {}),
-                                info=info)
             # first in a child: a native crash must not take verify down (isolated ones always run in one)
             loaded = "ok" if info.get("isolate") else probe(path, batches=(1,))[1]
             if loaded.startswith("crashed"):
                 raise InvalidInputError(f"{path}: the runtime {loaded} running this artefact in a child process",
                                         hint="the artefact is not safe to load; re-export it")
             runner = open_sequence_runner(path)   # a step artefact runs whole sequences through a Stream
+            # the runner says what it returns and what its format cannot (the fused TFLite kernel: no cn)
+            stage = StageResult(name, parent, info["format"], info["precision"], path.name, info["size_bytes"],
+                                spec.budget(parent, name), runner.output_names, runner.missing, info=runner.info)
+            if info.get("parent_size_bytes"):
+                stage.info["size_ratio"] = info["size_bytes"] / info["parent_size_bytes"]
             outs = check_stage(stage, runner, cases, outputs_of[parent],
                                torch_outputs if parent != "pytorch" else None)
             stage.metrics = score(outs[0])

@@ -21,7 +21,7 @@ from lstm_edge.errors import EnvironmentFault, InvalidInputError, UsageError
 
 
 def choose_artifact(bundle, name: str | None, *, streaming: bool) -> dict:
-    from lstm_edge.runtime.device_verify import RUNTIME_MODULES, runtime_installed
+    from lstm_edge.runtime.harness.verify import RUNTIME_MODULES, runtime_installed
 
     if name:
         a = bundle.artifact(name)
@@ -55,7 +55,7 @@ def run_bundle(bundle, source: Path, *, artifact: str | None = None, output: Pat
 
 
 def _run_npz(bundle, source: Path, name, output: Path, threads: int) -> str:
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.runner import open_sequence_runner
 
     a = choose_artifact(bundle, name, streaming=False)
     from lstm_edge.runtime.sniff import read_npz
@@ -76,7 +76,7 @@ def _run_npz(bundle, source: Path, name, output: Path, threads: int) -> str:
 
 
 def _run_csv(bundle, source: Path, name, output, threads: int, threshold: float) -> str:
-    from lstm_edge.runtime.rows import forecast_steps, rows_from_file
+    from lstm_edge.runtime.harness.rows import forecast_steps, rows_from_file
     from lstm_edge.runtime import Stream, open_runner
 
     task = bundle.manifest.get("task", {"name": "forecast"})["name"]

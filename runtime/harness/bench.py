@@ -11,14 +11,13 @@ warm-up calls excluded, then p50/p90/p99/mean of per-call wall time (perf_counte
 the peak RSS before and after loading the model. Results from several devices are compared
 with `python -m lstm_edge.runtime compare a.json b.json` (or `lstm-edge bench --compare`).
 
-    python -m lstm_edge.runtime.device_bench BUNDLE FILE THREADS WARMUP ITERATIONS   → one JSON line
+    python -m lstm_edge.runtime.harness.bench BUNDLE FILE THREADS WARMUP ITERATIONS   → one JSON line
 """
 from __future__ import annotations
 
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from importlib import metadata
@@ -26,6 +25,7 @@ from importlib import metadata
 import numpy as np
 
 from lstm_edge.errors import EnvironmentFault, InvalidInputError
+from lstm_edge.runtime.child import run_child
 
 SCHEMA = "lstm-edge-device-bench/1"
 PERCENTILES = (50, 90, 99)
@@ -33,7 +33,7 @@ PERCENTILES = (50, 90, 99)
 
 def bench_bundle(bundle, *, threads: int = 1, warmup: int = 20, iterations: int = 200,
                  only: list[str] | None = None) -> dict:
-    from lstm_edge.runtime.device_verify import RUNTIME_MODULES, runtime_installed
+    from lstm_edge.runtime.harness.verify import RUNTIME_MODULES, runtime_installed
 
     chosen = [bundle.artifact(n) for n in only] if only else bundle.artifacts
     results = []
@@ -42,12 +42,10 @@ def bench_bundle(bundle, *, threads: int = 1, warmup: int = 20, iterations: int 
             results.append({"artifact": a["file"], "runtime": a["runtime"], "precision": a["precision"],
                             "skipped": f"{RUNTIME_MODULES[a['runtime']]} is not installed here"})
             continue
-        cmd = [sys.executable, "-m", "lstm_edge.runtime.device_bench", str(bundle.root), a["file"],
-               str(threads), str(warmup), str(iterations)]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-        if r.returncode != 0:
-            last = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-            raise InvalidInputError(f"{bundle.root / a['file']}: the benchmark child failed: {last[:300]}")
+        r = run_child("lstm_edge.runtime.harness.bench", [bundle.root, a["file"], threads, warmup, iterations],
+                      timeout=3600)
+        if r.failed:
+            raise InvalidInputError(f"{bundle.root / a['file']}: the benchmark child {r.describe()}")
         results.append(json.loads(r.stdout.strip().splitlines()[-1]))
     if not any("skipped" not in r for r in results):
         raise EnvironmentFault(f"{bundle.root}: no artefact in this bundle can run here",
@@ -114,8 +112,8 @@ def measure(root, file: str, threads: int, warmup: int, iterations: int) -> dict
     """In the child: load one artefact, time a sequence call and a streaming step."""
     from pathlib import Path
 
-    from lstm_edge.runtime.bundle_files import open_bundle
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.harness.bundle_files import open_bundle
+    from lstm_edge.runtime.runner import open_sequence_runner
 
     bundle = open_bundle(Path(root))        # hash-checked here too: the child trusts nothing
     a = bundle.artifact(file)

@@ -104,26 +104,19 @@ class Crashed(Exception):
 
 def run_isolated(bundle, file: str, threads: int) -> dict:
     """{case: outputs} of one artefact on the golden inputs, computed in a child process."""
-    import signal
-    import subprocess
-    import sys
     import tempfile
     from pathlib import Path
 
     from lstm_edge.errors import InvalidInputError
+    from lstm_edge.runtime.child import run_child
     from lstm_edge.runtime.sniff import read_npz
 
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "lstm_edge.runtime.device_verify", str(bundle.root), file, str(threads), tmp]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        except subprocess.TimeoutExpired:
-            raise Crashed("hung: no result in 900 s")
-        if r.returncode < 0:
-            raise Crashed(signal.Signals(-r.returncode).name)
-        if r.returncode != 0:
-            last = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-            raise InvalidInputError(f"{bundle.root / file}: {last.removeprefix('lstm-edge: ')[:400]}")
+        r = run_child("lstm_edge.runtime.harness.verify", [bundle.root, file, threads, tmp], timeout=900)
+        if r.crash:
+            raise Crashed(r.crash)
+        if r.failed:
+            raise InvalidInputError(f"{bundle.root / file}: {r.last_error[:400]}")
         outputs = read_npz(Path(tmp) / "outputs.npz")
     return {case: {k.split(".", 1)[1]: v for k, v in outputs.items() if k.startswith(case + ".")} for case in bundle.cases}
 
@@ -135,8 +128,8 @@ def _child(root: str, file: str, threads: str, out_dir: str) -> None:
     import numpy as np
 
     from lstm_edge.errors import LstmEdgeError
-    from lstm_edge.runtime.bundle_files import open_bundle
-    from lstm_edge.runtime.stream import open_sequence_runner
+    from lstm_edge.runtime.harness.bundle_files import open_bundle
+    from lstm_edge.runtime.runner import open_sequence_runner
 
     if os.environ.get("LSTM_EDGE_INJECT_CRASH") == file:   # fault injection for the tests: a native crash
         os.abort()

@@ -14,7 +14,7 @@ from lstm_edge.errors import InvalidInputError
 
 
 def load_results(paths: list[Path]) -> list[dict]:
-    from lstm_edge.runtime.device_bench import validate_bench
+    from lstm_edge.runtime.harness.bench import validate_bench
 
     docs = []
     for p in paths:
@@ -72,7 +72,7 @@ def _ratio(r, base, part) -> str:
 
 def render(paths: list[Path]) -> str:
     """The comparison as text: a legend line per file, then the table."""
-    from lstm_edge.runtime.device_verify import format_table
+    from lstm_edge.runtime.harness.verify import format_table
 
     docs = load_results(paths)
     legend = [f"[{k}] {label(doc, path)}" for k, (doc, path) in enumerate(zip(docs, paths))]

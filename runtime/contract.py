@@ -1,0 +1,110 @@
+"""The Runner contract: an artefact as a pure function of its inputs, state included.
+
+    run({"x": (B, T, F), "h0": (L, B, H), "c0": (L, B, H)}) → {"y": (B, T, O), "hn": …, "cn": …}
+
+Every runner — onnxruntime, LiteRT, an ORT-format file, a step artefact stepped through a whole
+sequence, an artefact isolated in a child process, and on the host PyTorch and the NumPy
+reference — carries the same attributes, so one conformance suite (tests/test_runners.py) runs
+over all of them and no caller rebuilds them from a sidecar:
+
+    name            "onnxruntime:onnx-fp32.onnx"
+    input_names     ("x", "h0", "c0")
+    output_names    the outputs it returns, e.g. ("y", "hn") for the fused TFLite kernel
+    expected        input name → declared shape, None for a dynamic dimension
+    missing         output → why this artefact cannot return it ({"cn": "the fused … kernel …"})
+    info            the artefact's sidecar (parent stage, precision, recipe …); {} when there is none
+
+Rows of a batch never mix. Where an artefact's probe found that they do (dynamic quantization
+scales activations per call, over the whole batch: measured 2.6e-3 on onnx-int8-dynamic at B = 2),
+its sidecar says "batch_resizable": false and the runner feeds it one row per call (run_by_row).
+
+A runner keeps no state between calls. Inputs are checked before the runtime sees them
+(names, dtype, rank, dimensions, batch agreement, T > 0, finite), so a mistake is named
+here instead of surfacing as a runtime's own message. Nothing is cast silently.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from lstm_edge.errors import InvalidInputError
+
+INPUT_NAMES = ("x", "h0", "c0")
+OUTPUT_NAMES = ("y", "hn", "cn")
+
+
+class Runner(Protocol):
+    name: str
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    expected: dict[str, tuple[int | None, ...]]
+    missing: dict[str, str]
+    info: dict
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+def read_info(path: Path) -> dict:
+    """The sidecar `<artefact>.json` beside an artefact, or {} (a bare file from elsewhere)."""
+    sidecar = Path(path).with_name(Path(path).name + ".json")
+    if not sidecar.exists():
+        return {}
+    try:
+        info = json.loads(sidecar.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInputError(f"{sidecar}: not valid JSON ({e})", hint="re-export the artefact") from None
+    if not isinstance(info, dict):
+        raise InvalidInputError(f"{sidecar}: expected a JSON object, found {type(info).__name__}")
+    return info
+
+
+def run_by_row(invoke, feeds: dict[str, np.ndarray], output_names) -> dict[str, np.ndarray]:
+    """`invoke` once per batch row, rows stacked: y on the batch axis (0), states on theirs (1)."""
+    rows = [invoke({"x": feeds["x"][b:b + 1], "h0": feeds["h0"][:, b:b + 1], "c0": feeds["c0"][:, b:b + 1]})
+            for b in range(feeds["x"].shape[0])]
+    return {k: np.concatenate([r[k] for r in rows], axis=0 if k == "y" else 1) for k in output_names}
+
+
+def check_inputs(feeds: dict, expected: dict[str, tuple], where: str) -> None:
+    """Refuse inputs that do not match the artefact's declared I/O.
+
+    `expected` maps input name → shape with None for dynamic dims, e.g.
+    {"x": (None, None, 4), "h0": (2, None, 64), "c0": (2, None, 64)}.
+    """
+    missing = [n for n in expected if n not in feeds]
+    extra = [n for n in feeds if n not in expected]
+    if missing or extra:
+        raise InvalidInputError(f"{where}: inputs {sorted(feeds)} do not match the artefact's {list(expected)}"
+                                + (f"; missing {missing}" if missing else "") + (f"; unexpected {extra}" if extra else ""))
+    for name, shape in expected.items():
+        a = feeds[name]
+        if not isinstance(a, np.ndarray) or a.dtype != np.float32:
+            got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+            raise InvalidInputError(f"{where}: input '{name}' has dtype {got}, expected float32",
+                                    hint="convert explicitly with .astype(np.float32); lstm-edge never casts silently")
+        if a.ndim != len(shape):
+            raise InvalidInputError(f"{where}: input '{name}' has rank {a.ndim} (shape {a.shape}), "
+                                    f"expected rank {len(shape)} {_fmt(shape)}")
+        for d, (got, want) in enumerate(zip(a.shape, shape)):
+            if want is not None and got != want:
+                raise InvalidInputError(f"{where}: input '{name}' dimension {d} is {got}, expected {want} "
+                                        f"(shape {a.shape} vs {_fmt(shape)})")
+        if a.size == 0:
+            raise InvalidInputError(f"{where}: input '{name}' is empty (shape {a.shape}): batch and time must be ≥ 1")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InvalidInputError(f"{where}: input '{name}' has a non-finite value {a[idx]} at index {idx}",
+                                    hint="NaN/Inf propagate through every later step of a recurrence; clean the input")
+    if "x" in feeds and "h0" in feeds:
+        batch = feeds["x"].shape[0]
+        for s in ("h0", "c0"):
+            if s in feeds and feeds[s].shape[1] != batch:
+                raise InvalidInputError(f"{where}: state '{s}' has batch {feeds[s].shape[1]} (dimension 1) but 'x' has batch {batch}")
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
