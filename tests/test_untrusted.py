@@ -136,7 +136,7 @@ def test_fuzz_regression_corrupt_npz_header_is_exit_3(tmp_path):
     for name, blob in (("b.npz", None), ("c.npz", data[:60] + b"\0" * 40 + data[100:])):
         if blob is not None:
             (tmp_path / name).write_bytes(blob)
-        e = refusal(lambda: read_npz(tmp_path / name))
+        e = refusal(lambda path=tmp_path / name: read_npz(path))
         assert e.exit_code == 3 and "corrupt npz" in e.message and name in e.message
 
 
@@ -157,6 +157,7 @@ def test_fuzz_regression_onnx_that_fails_while_running_is_exit_3(tiny_run, tmp_p
     assert e.exit_code == 3 and "onnxruntime cannot run this model" in e.message
 
 
+@pytest.mark.slow   # converts with TensorFlow
 def test_fuzz_regression_tflite_with_a_foreign_signature_is_exit_3(tmp_path):
     """Fuzz found ValueError/UnicodeDecodeError escaping the signature reading."""
     from lstm_edge.converters.tensorflow_env import import_tensorflow

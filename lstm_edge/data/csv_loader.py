@@ -5,6 +5,7 @@ Line numbers count the header as line 1, as an editor shows them.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from datetime import datetime
 from pathlib import Path
@@ -74,7 +75,8 @@ def _read_rows(path: Path) -> list[list[str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise InvalidInputError(f"{path}: not UTF-8 text (byte {e.start}): not a CSV, or save it as UTF-8")
-    rows = [r for r in csv.reader(text.splitlines()) if r]
+    # the csv module splits the lines itself: a quoted field may hold a line break (str.splitlines dropped it)
+    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
     if not rows or all(_is_number(c) for c in rows[0]):
         raise InvalidInputError(f"{path}: line 1 must be a header naming the columns")
     return [[c.strip() for c in r] for r in rows]
