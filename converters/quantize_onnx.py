@@ -1,8 +1,6 @@
 """ONNX recipes: build one candidate file from the fp32 parent with the given options."""
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from pathlib import Path
 
@@ -35,6 +33,8 @@ def _static(options: dict, parent: Path, out: Path, calibration: list[dict]) -> 
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from lstm_edge.console_log import library_stdout
+
     class Reader(CalibrationDataReader):
         def __init__(self):
             self.feeds = iter(calibration)
@@ -45,7 +45,7 @@ def _static(options: dict, parent: Path, out: Path, calibration: list[dict]) -> 
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(parent), str(pre), skip_symbolic_shape=True)
-        with contextlib.redirect_stdout(io.StringIO()):   # the Percentile calibrator prints its progress
+        with library_stdout():   # the Percentile calibrator prints its progress: the command's log, not our stdout
             quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ,
                             per_channel=options["per_channel"], op_types_to_quantize=options["op_types"],
                             calibrate_method=getattr(CalibrationMethod, options.get("calibrate", "MinMax")))

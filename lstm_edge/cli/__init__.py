@@ -13,8 +13,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces on errors.")):
+def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces on errors."),
+          verbose: bool = typer.Option(False, "--verbose", help="Also show the libraries' own messages (TensorFlow, "
+                                       "onnxruntime, warnings) here; they always go to the log OUT.log beside the output.")):
     _common.DEBUG = debug
+    _common.VERBOSE = verbose
 
 
 from lstm_edge.cli import bench, bundle, export, pipeline, probe, sample, stream, train, verify  # noqa: E402  (register the commands)

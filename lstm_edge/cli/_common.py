@@ -1,4 +1,4 @@
-"""What every command shares: error → message + exit code, the console, the parity table."""
+"""What every command shares: error → message + exit code, the command log, the console, the parity table."""
 from __future__ import annotations
 
 import functools
@@ -7,9 +7,11 @@ import sys
 
 import typer
 
+from lstm_edge import console_log
 from lstm_edge.errors import LstmEdgeError, from_os_error
 
 DEBUG = False
+VERBOSE = False
 
 
 def handles_errors(fn):
@@ -22,27 +24,53 @@ def handles_errors(fn):
         except LstmEdgeError as e:
             if DEBUG:
                 raise
-            typer.echo(f"lstm-edge: {e.kind}: {e}", err=True)
+            console_log.note(f"lstm-edge: {e.kind}: {e}")
             raise typer.Exit(e.exit_code)
         except KeyboardInterrupt as e:   # SIGINT (130) or SIGTERM (Terminated, 143)
-            typer.echo("lstm-edge: interrupted; the previous output is unchanged", err=True)
+            console_log.note("lstm-edge: interrupted; the previous output is unchanged")
             raise typer.Exit(getattr(e, "exit_code", 130))
         except OSError as e:   # disk full, read-only, permissions … that escaped a typed check
             if DEBUG:
                 raise
             err = from_os_error(e)
-            typer.echo(f"lstm-edge: {err.kind}: {err}", err=True)
+            console_log.note(f"lstm-edge: {err.kind}: {err}")
             raise typer.Exit(err.exit_code)
         except (typer.Exit, typer.Abort):
             raise
         except Exception as e:  # a bug of ours: say so briefly; the traceback is one flag away
             if DEBUG:
                 raise
-            typer.echo(f"lstm-edge: internal error: {type(e).__name__}: {e}\n  next step: re-run with "
-                       "--debug for the traceback and report it", err=True)
+            console_log.note(f"lstm-edge: internal error: {type(e).__name__}: {e}\n  next step: re-run with "
+                             "--debug for the traceback and report it")
             raise typer.Exit(1)
 
     return wrapper
+
+
+def logs_beside(param: str, *, in_place=False):
+    """Put the libraries' output during the command into the log beside kwargs[param]
+    (lstm_edge/console_log.py: OUT.log), on the console too with --verbose.
+
+    Goes under @handles_errors, so the log is closed and fd 2 is the console again before an
+    error is printed. `in_place` (bool, or a function of the kwargs): the directory must already
+    exist, so a mistyped path creates nothing; otherwise the output's parent is made, as the
+    staged output will make it anyway."""
+
+    def deco(fn):
+        name = sys.modules[fn.__module__].NAME
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            anchor = kwargs.get(param)
+            existing = in_place(kwargs) if callable(in_place) else in_place
+            path = console_log.log_path(anchor, name)
+            title = f"lstm-edge {name} {anchor or ''}".rstrip()
+            with console_log.CommandLog(path, title, verbose=VERBOSE, create_parent=not existing):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return deco
 
 
 def console():
@@ -52,7 +80,8 @@ def console():
 
 
 def say(msg: str) -> None:
-    print(f"· {msg}", file=sys.stderr, flush=True)
+    """A progress line: on the console (stderr), and in the command's log to place the libraries' lines."""
+    console_log.note(f"· {msg}")
 
 
 def print_report(report) -> None:

@@ -5,12 +5,13 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import handles_errors, say
+from lstm_edge.cli._common import handles_errors, logs_beside, say
 
 NAME = "bench"
 
 
 @handles_errors
+@logs_beside("directory", in_place=True)
 def command(
     directory: Optional[Path] = typer.Argument(None, help="An output directory of pipeline/export."),
     scenario: Optional[list[str]] = typer.Option(None, "--scenario", help="step, sequence, throughput (repeatable; default all)."),
@@ -19,11 +20,12 @@ def command(
     compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Instead: compare device bench JSON files "
                                                  "(from python -m lstm_edge.runtime bench --out)."),
 ):
-    """Latency, throughput, memory and size of every stage vs PyTorch eager, each runtime's floor and sgemm; writes bench.json, bench.md, bench.png."""
+    """Latency, throughput, memory and size of every stage vs PyTorch eager, each runtime's floor and sgemm;
+    writes bench.json, bench.md, bench.png."""
     from lstm_edge.errors import UsageError
 
     if compare:
-        from lstm_edge.runtime.bench_compare import render
+        from lstm_edge.runtime.harness.compare import render
 
         typer.echo(render(compare))
         return

@@ -5,12 +5,13 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import handles_errors, say
+from lstm_edge.cli._common import handles_errors, logs_beside, say
 
 NAME = "bundle"
 
 
 @handles_errors
+@logs_beside("out")
 def command(
     directory: Path = typer.Argument(..., help="A verified output directory (pipeline, or export + verify)."),
     out: Path = typer.Option(..., "--out", help="The bundle directory to write (replaced atomically)."),
@@ -26,7 +27,7 @@ def command(
 
 
 def print_bundle(manifest: dict, out: Path, archive: bool) -> None:
-    from lstm_edge.runtime.device_verify import format_table
+    from lstm_edge.runtime.harness.verify import format_table
 
     rows = [(h["file"], h["runtime"], h["precision"], h["parent"],
              *(f"{h[k]:.2e}" if h[k] is not None else "—" for k in ("vs_parent", "vs_pytorch")), h["status"])

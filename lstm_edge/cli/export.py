@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import console, handles_errors, say
+from lstm_edge.cli._common import console, handles_errors, logs_beside, say
 
 NAME = "export"
 
@@ -18,6 +18,7 @@ class Format(str, Enum):
 
 
 @handles_errors
+@logs_beside("directory", in_place=lambda kw: not (kw["module"] or kw["weights"] or kw["example_shape"]))
 def command(
     directory: Path = typer.Argument(..., help="Directory holding a checkpoint (from train or pipeline)."),
     format: Format = typer.Option(Format.all, "--format", help="Which fp32 artefacts to (re)write."),

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import typer
 
-from lstm_edge.cli._common import finish, handles_errors, say
+from lstm_edge.cli._common import finish, handles_errors, logs_beside, say
 
 NAME = "pipeline"
 
 
 @handles_errors
+@logs_beside("out")
 def command(
     model: Path = typer.Option(Path("models/sensor.toml"), "--model", help="Model spec (TOML)."),
     out: Path = typer.Option(Path("artifacts"), "--out", help="Output directory (replaced atomically)."),

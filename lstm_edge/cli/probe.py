@@ -5,12 +5,13 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import console, handles_errors
+from lstm_edge.cli._common import console, handles_errors, logs_beside
 
 NAME = "probe-gates"
 
 
 @handles_errors
+@logs_beside("out")
 def command(out: Optional[Path] = typer.Option(None, "--out", help="Keep the probe artefacts and gate_probes.json here.")):
     """Run gate-order probe weights through every converter; exit 1 naming any gate permutation found."""
     import json

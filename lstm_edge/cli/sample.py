@@ -4,12 +4,13 @@ from pathlib import Path
 
 import typer
 
-from lstm_edge.cli._common import handles_errors
+from lstm_edge.cli._common import handles_errors, logs_beside
 
 NAME = "sample"
 
 
 @handles_errors
+@logs_beside("directory", in_place=True)
 def command(
     directory: Path = typer.Argument(..., help="Output directory of a charlm pipeline (holds model.json)."),
     artifact: str = typer.Option("onnx-fp32.onnx", "--artifact", help="A streaming artefact (returns the cell state)."),
@@ -24,7 +25,7 @@ def command(
     from lstm_edge.files import read_sidecar
     from lstm_edge.errors import InvalidInputError, UsageError
     from lstm_edge.runtime import open_runner
-    from lstm_edge.runtime.sample import sample_text
+    from lstm_edge.runtime.harness.sample import sample_text
 
     meta_path = directory / "model.json"
     if not meta_path.exists():

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import typer
 
-from lstm_edge.cli._common import handles_errors
+from lstm_edge.cli._common import handles_errors, logs_beside
 
 NAME = "stream"
 
 
 @handles_errors
+@logs_beside("directory", in_place=True)
 def command(
     directory: Path = typer.Argument(..., help="Output directory of pipeline/export."),
     input: Path = typer.Option(..., "--input", help="CSV with the model's feature columns (raw units), or npz with x (T, F)."),

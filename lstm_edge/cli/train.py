@@ -5,12 +5,13 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import console, handles_errors, say
+from lstm_edge.cli._common import console, handles_errors, logs_beside, say
 
 NAME = "train"
 
 
 @handles_errors
+@logs_beside("out")
 def command(
     model: Path = typer.Option(Path("models/sensor.toml"), "--model", help="Model spec (TOML)."),
     out: Path = typer.Option(..., "--out", help="Directory for the checkpoint."),

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import typer
 
-from lstm_edge.cli._common import finish, handles_errors, say
+from lstm_edge.cli._common import finish, handles_errors, logs_beside, say
 
 NAME = "verify"
 
 
 @handles_errors
+@logs_beside("directory", in_place=True)
 def command(directory: Path = typer.Argument(..., help="Directory with a checkpoint and its artefacts.")):
     """Check every stage against its parent; writes report.json and report.md; exit 1 on any budget miss."""
     from lstm_edge.verify.run import verify
