@@ -1,6 +1,9 @@
 # Two commands for a fresh machine with only python3 and make:
 #   make demo   train the default model and take it through every stage
 #   make test   run the test suite
+# and the quick loop while you work:
+#   make test-fast   every package's fast tests, under a minute: pytest -m "not slow" skips what trains
+#                    a model, converts with TensorFlow or builds venvs (`make test` still runs everything)
 # and one for the device install:
 #   make device-check   a fresh venv with only `pip install lstm-edge` verifies the demo's bundle
 # and one for the numbers:
@@ -10,13 +13,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test install clean device-check bench
+.PHONY: demo test test-fast lint typing-view install clean device-check bench
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[export,dev]'
+	$(MAKE) --no-print-directory typing-view
 	touch $(STAMP)
+
+# The installed layout as plain folders, for type checkers and editors (pyproject: [tool.pyright],
+# [tool.mypy]): build/typing/lstm_edge holds links to every entry of lstm_edge/, plus converters/ and
+# runtime/ under their installed names. The editable install's import hook is invisible to them.
+typing-view:
+	rm -rf build/typing && mkdir -p build/typing/lstm_edge
+	for f in lstm_edge/*; do ln -s ../../../$$f build/typing/lstm_edge/; done
+	ln -s ../../../converters build/typing/lstm_edge/converters
+	ln -s ../../../runtime build/typing/lstm_edge/runtime
 
 install: $(STAMP)
 
@@ -25,6 +38,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The `slow` marker (pyproject.toml) is on every test that trains, converts with TensorFlow or
+# builds venvs; tests/test_fast_loop.py checks that each package keeps a fast test.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# ruff, configured in pyproject.toml ([tool.ruff]): a small rule set that finds bugs, on the whole tree
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	test -f artifacts/sensor/report.json || $(MAKE) demo

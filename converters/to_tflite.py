@@ -17,14 +17,12 @@ PyTorch i,f,g,o with b_ih + b_hh maps directly onto Keras i,f,c,o (lstm_edge.mod
 """
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 from lstm_edge.files import write_bytes_atomic, write_sidecar
 from lstm_edge.converters.tensorflow_env import import_tensorflow, quiet_stderr
 from lstm_edge.converters.validate import check_outputs, example_feeds, torch_outputs
-from lstm_edge.errors import ConversionError, EnvironmentFault
+from lstm_edge.errors import ConversionError
 from lstm_edge.model.gates import torch_to_keras
 from lstm_edge.model.spec import Tolerance
 

@@ -41,6 +41,18 @@ def tiny_spec_dict(**over) -> dict:
     return d
 
 
+# Session fixtures that train a model: every test using one (directly or through another
+# fixture) is marked `slow`, so `make test-fast` (pytest -m "not slow") never trains.
+TRAINING_FIXTURES = frozenset({"tiny_run"})
+
+
+@pytest.hookimpl(tryfirst=True)   # before `-m` deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_spec():
     return spec_from_dict(tiny_spec_dict())

@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 from lstm_edge.cli import app
 from lstm_edge.runtime.__main__ import main as harness
 
+pytestmark = pytest.mark.slow   # every case works on a copy of the trained tiny run
+
 CSV_HEADER = "time,temperature,humidity\n"
 
 

@@ -65,6 +65,7 @@ def example_for(kw: dict, rng):
     return rng.integers(0, 11, shape) if kw.get("embedding") else rng.standard_normal(shape).astype(np.float32)
 
 
+@pytest.mark.slow   # TFLite: converts with TensorFlow
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_variant_exports_with_parity(name, tmp_path):
     import lstm_edge
@@ -90,6 +91,7 @@ def test_variant_exports_with_parity(name, tmp_path):
     assert report["architecture"]["state_layout"].startswith(f"h0, hn ({kw.get('layers', 2) * D}, B, {kw.get('proj') or 6})")
 
 
+@pytest.mark.slow   # a BYO export with parity over the whole grid (~2-5 s)
 def test_gru_linear_before_reset_is_checked(tmp_path):
     """PyTorch's GRU is ONNX linear_before_reset=1; a graph with 0 computes another function: refused."""
     import onnx
@@ -180,6 +182,7 @@ class Forecaster(nn.Module):
 '''
 
 
+@pytest.mark.slow   # ONNX and TFLite (TensorFlow)
 def test_cli_exports_a_users_file(tmp_path):
     from safetensors.torch import save_file
 

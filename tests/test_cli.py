@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from conftest import FP32_STAGES, QUANT_BUDGETS
@@ -94,6 +95,7 @@ def test_bad_spec_key_is_exit_3(tmp_path):
     assert r.exit_code == 3 and "hidden_sise" in r.output
 
 
+@pytest.mark.slow   # trains
 def test_train_on_a_csv(tmp_path):
     """A user's CSV: train names its columns; a bad cell names its line."""
     import numpy as np
@@ -120,6 +122,7 @@ def test_train_on_a_csv(tmp_path):
     assert not (tmp_path / "out2").exists()
 
 
+@pytest.mark.slow   # trains, converts with TensorFlow, quantizes, bundles: twice
 def test_pipeline_end_to_end_through_the_cli(tmp_path):
     """The small end-to-end run: a tiny spec file, the real command, its report; a second run replaces it."""
     spec = tmp_path / "tiny.toml"

@@ -32,7 +32,7 @@ def grid(dims, seed=3):
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"F{s[0]}H{s[1]}L{s[2]}O{s[3]}r{len(s[4])}")
-@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+@pytest.mark.parametrize("fmt", ["onnx", pytest.param("tflite", marks=pytest.mark.slow)])   # TFLite: TensorFlow, slow
 def test_export_keeps_the_fused_op_and_matches_pytorch(tmp_path, shape, fmt):
     model, tensors, dims = tiny(*shape)
     if fmt == "onnx":
@@ -74,6 +74,7 @@ def conveyor_belt_model():
     return model, tensors, dims, feeds
 
 
+@pytest.mark.slow   # converts with TensorFlow
 def test_tflite_does_not_clip_a_large_cell_state(tmp_path):
     """The converter's default cell_clip = 10 would clamp c at 10 and end the sequence at −5 instead of 0."""
     from tensorflow.lite.tools import flatbuffer_utils
@@ -91,6 +92,7 @@ def test_tflite_does_not_clip_a_large_cell_state(tmp_path):
     np.testing.assert_allclose(got["hn"], want["hn"], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow   # converts with TensorFlow
 def test_a_clipped_cell_is_refused(tmp_path, monkeypatch):
     from lstm_edge.converters import to_tflite as mod
     from lstm_edge.errors import ConversionError
@@ -112,6 +114,7 @@ def test_onnx_export_is_byte_identical_twice(tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
+@pytest.mark.slow   # converts with TensorFlow, twice per case
 @pytest.mark.parametrize("kind", ["tflite", "tflite-step"])
 def test_tflite_export_is_byte_identical_twice_and_carries_a_semantic_hash(tmp_path, kind):
     """Keras numbered layers per process (model_1, lambda_5 …), so a second export in one process
@@ -147,6 +150,7 @@ def test_semantic_diff_names_what_differs(tiny_run, tmp_path):
     assert f"subgraph 0 tensors [{t}]" in semantic_diff(src, tmp_path / "weights.tflite")
 
 
+@pytest.mark.slow   # converts with TensorFlow
 def test_a_converter_that_breaks_parity_fails_loudly(tmp_path, monkeypatch):
     """If the mapping permuted gates, the export's own check must refuse the artefact."""
     from lstm_edge.converters import to_tflite as mod
@@ -175,6 +179,7 @@ def test_tflite_artefacts_have_no_variable_tensors(tiny_run):
         assert variable_tensors(path) == [], path.name
 
 
+@pytest.mark.slow   # converts with TensorFlow
 def test_a_stateful_lstm_is_caught_as_leaking(tmp_path):
     """Without initial_state inputs the converter gives the fused LSTM persistent variable state
     tensors that no op writes: exactly what would leak between calls. The check must see them."""

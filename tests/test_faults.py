@@ -18,6 +18,8 @@ import pytest
 
 from conftest import tiny_spec_dict
 
+pytestmark = pytest.mark.slow   # every test interrupts or re-runs a pipeline on the trained tiny run
+
 CLI = [sys.executable, "-c", "import sys; from lstm_edge.cli import main; sys.argv[0] = 'lstm-edge'; main()"]
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # fuzz loops in child processes over the trained tiny run's artefacts
+
 HERE = Path(__file__).parent
 ITERATIONS = int(os.environ.get("LSTM_EDGE_FUZZ_ITERATIONS", "30"))
 ALLOWED = {"onnx": {"ok", "3", "4"}, "tflite": {"ok", "3", "4"}, "safetensors": {"ok", "3", "4"},

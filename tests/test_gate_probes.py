@@ -12,6 +12,7 @@ from lstm_edge.cli import app
 from lstm_edge.exporting.gate_probe import GRU_GATES, describe, diagnose, permute_gates, probe_converters
 
 
+@pytest.mark.slow   # all three converters, TFLite ones with TensorFlow
 def test_every_converter_keeps_the_gate_order(tmp_path):
     r = CliRunner().invoke(app, ["probe-gates", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
@@ -19,6 +20,7 @@ def test_every_converter_keeps_the_gate_order(tmp_path):
     assert (tmp_path / "gate_probes.json").exists()
 
 
+@pytest.mark.slow   # all three converters, TFLite ones with TensorFlow
 def test_injected_permutations_are_named(tmp_path):
     rows = {r["converter"]: r for r in probe_converters(tmp_path, inject={
         "tflite-fp32": (0, 3, 2, 1), "onnx-fp32": (2, 1, 0, 3), "tflite-step-fp32": (1, 3, 2, 0)})}
@@ -52,6 +54,7 @@ def gru_signature(net: GRUNet) -> None:
             getattr(net.rnn, f"bias_ih_l{k}").copy_(torch.tensor([1.0] * 8 + [-1.0] * 8 + [0.0] * 8))
 
 
+@pytest.mark.slow   # three BYO exports with parity over the grid: ~3 s each
 @pytest.mark.parametrize("perm, finding", [((0, 1, 2), "gate order correct"),
                                            ((1, 0, 2), "reset and update gates swapped"),
                                            ((2, 1, 0), "reset and new gates swapped")])
