@@ -49,6 +49,11 @@ class ChildResult:
         return f"exit {self.returncode}: {self.last_error[:300]}"
 
 
+def exit_name(returncode: int) -> str:
+    """How a child ended: 'SIGSEGV' when a signal killed it, else 'exit N'."""
+    return signal.Signals(-returncode).name if returncode < 0 else f"exit {returncode}"
+
+
 def run_child(module: str, args: list, *, timeout: float) -> ChildResult:
     """`python -m module args…` in a child; a signal or a timeout is reported, never raised."""
     cmd = [sys.executable, "-m", module, *map(str, args)]
@@ -57,7 +62,7 @@ def run_child(module: str, args: list, *, timeout: float) -> ChildResult:
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         return ChildResult(None, out, "", f"hung: no answer within {timeout:.0f} s")
-    crash = signal.Signals(-r.returncode).name if r.returncode < 0 else None
+    crash = exit_name(r.returncode) if r.returncode < 0 else None
     return ChildResult(r.returncode, r.stdout, r.stderr, crash)
 
 

@@ -91,8 +91,10 @@ class Worker:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
+            from lstm_edge.runtime.child import exit_name
+
             code = self.proc.wait()
-            raise EnvironmentFault(f"bench peer {self.peer['name']} died (exit {code})",
+            raise EnvironmentFault(f"bench peer {self.peer['name']} died ({exit_name(code)})",
                                    hint="run it alone with lstm-edge --debug bench to see why")
         reply = json.loads(line)
         if "error" in reply:

@@ -15,6 +15,7 @@ import numpy as np
 
 from lstm_edge.files import write_json_atomic, write_sidecar
 from lstm_edge.errors import ConversionError, InvalidInputError
+from lstm_edge.runtime.budget import elements_within
 
 BATCHES, LENGTHS, ATOL, RTOL = (1, 2, 7), (1, 2, 50, 1000), 1e-5, 1e-5
 
@@ -107,7 +108,7 @@ def _compare(got: dict, want: dict, case: str, names) -> tuple[list[str], dict]:
             continue
         err = np.abs(a - b)
         worst[n] = float(err.max()) if err.size else 0.0
-        if (err > ATOL + RTOL * np.abs(b)).any():
+        if not elements_within(a, b, ATOL, RTOL):           # the one rule (lstm_edge/runtime/budget.py): NaN fails
             failures.append(f"{case}: '{n}' differs from PyTorch by {worst[n]:.3g} (budget {ATOL:g} + {RTOL:g}·|ref|)")
     return failures, worst
 
