@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.contract import check_inputs
+from lstm_edge.runtime.contract import check_inputs, is_step_artifact
 
 
 @dataclass
@@ -68,18 +68,20 @@ def run_child(module: str, args: list, *, timeout: float) -> ChildResult:
 
 class ChildRunner:
     """A Runner whose every call runs in a fresh child process (child_entry.py): for artefacts
-    whose sidecar says `"isolate": true`. The child steps through time itself: any length."""
+    whose sidecar says `"isolate": true`. The child steps a step artefact through time itself (any
+    length); any other artefact takes what it declares — an unrolled one its one T, checked here,
+    before a child is spent on it."""
 
     def __init__(self, path: Path, inner, *, timeout: float = 600.0):
         self.path, self.timeout = Path(path), timeout
         self.name = f"child:{self.path.name}"
         self.input_names, self.output_names = inner.input_names, inner.output_names
-        self.missing, self.info = inner.missing, inner.info
-        (b, _, f) = inner.expected["x"]
-        self.expected = inner.expected | {"x": (b, None, f)}
+        self.missing, self.info, self.unrolled = inner.missing, inner.info, inner.unrolled
+        x = inner.expected["x"]
+        self.expected = inner.expected | ({"x": (x[0], None, *x[2:])} if is_step_artifact(inner) else {})
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        check_inputs(feeds, self.expected, self.name)
+        check_inputs(feeds, self.expected, self.name, fixed=self.unrolled)
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
             np.savez(src, **feeds)

@@ -146,10 +146,15 @@ class OrtStepper:
 def open_stepper(path: str | Path, *, threads: int = 1, batch: int = 1, xnnpack: bool = True):
     """A stepper at a fixed batch. An artefact whose rows mix in a batch (its sidecar: "batch_resizable":
     false, see contract.py) is refused above batch 1: step one stepper per stream instead."""
-    from lstm_edge.runtime.contract import read_info
+    from lstm_edge.runtime.contract import read_info, unrolled
 
     path = Path(path)
-    if batch > 1 and not read_info(path).get("batch_resizable", True):
+    info = read_info(path)
+    fixed = unrolled(info, path)
+    if fixed is not None:   # a recurrence unrolled at T steps is not a one-step cell: stepping it answers wrongly
+        raise InvalidInputError(f"{path}: takes exactly T = {fixed.steps} time steps per call (unrolled at export), "
+                                "so it cannot step a stream", hint="step a streaming artefact (one that returns cn)")
+    if batch > 1 and not info.get("batch_resizable", True):
         raise InvalidInputError(f"{path}: takes one stream per call (rows of a batch mix in this artefact: its "
                                 f"probe measured it), so it cannot step a batch of {batch}",
                                 hint="open one stepper per stream (batch=1)")

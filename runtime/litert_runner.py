@@ -17,7 +17,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.contract import check_inputs, run_by_row
+from lstm_edge.runtime.contract import check_inputs, pin_time_steps, run_by_row
 
 SIGNATURE = "serving_default"
 
@@ -42,7 +42,7 @@ class LiteRTRunner:
         try:
             self._read_signature()
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as e:   # fuzz: undecodable names, …
-            raise InvalidInputError(f"{self.path}: its '{SIGNATURE}' signature is not x, h0, c0 → y, hn[, cn] "
+            raise InvalidInputError(f"{self.path}: its '{SIGNATURE}' signature is not x, h0[, c0] → y, hn[, cn] "
                                     f"as lstm-edge writes it ({type(e).__name__}: {str(e)[:200]})",
                                     hint="the artefact is malformed or not an lstm-edge export")
 
@@ -56,14 +56,18 @@ class LiteRTRunner:
         self.output_names = tuple(sorted(self.runner.get_output_details(), key=("y", "hn", "cn").index))
         # The fused kernel is converted at batch 1 and resized per call, so the batch is dynamic
         # whatever the static shape says; the time axis is whatever the signature declares
-        # (-1 for sequence artefacts, 1 for step artefacts, which must never be fed more).
+        # (-1 for sequence artefacts, 1 for step artefacts, T for an unrolled BYO graph), and
+        # is held here: LiteRT's signature runner would resize a declared T without a word.
         sig = {n: [int(d) for d in inputs[n]["shape_signature"]] for n in inputs}
-        T = None if sig["x"][1] == -1 else sig["x"][1]
-        self.expected = {"x": (None, T, sig["x"][2]), "h0": (sig["h0"][0], None, sig["h0"][2]),
-                         "c0": (sig["c0"][0], None, sig["c0"][2])}
+        x = sig["x"]
+        declared = {"x": (None, None if x[1] == -1 else x[1], *x[2:])}
+        declared |= {s: (sig[s][0], None, *sig[s][2:]) for s in ("h0", "c0") if s in sig}   # a GRU has no c0
+        if "h0" not in declared:
+            raise KeyError("h0")
+        self.expected, self.unrolled = pin_time_steps(declared, self.info, self.path)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        check_inputs(feeds, self.expected, self.name)
+        check_inputs(feeds, self.expected, self.name, fixed=self.unrolled)
         if self.batch_resizable or feeds["x"].shape[0] == 1:
             return self._invoke(feeds)
         return run_by_row(self._invoke, feeds, self.output_names)

@@ -5,14 +5,15 @@
 
 The artefact's sidecar (if any) becomes `runner.info`; it says whether the batch may be resized
 (LiteRT's integer LSTM may not: measured abort at B = 2), whether the artefact must run isolated
-in a child process (its probe crashed), and which outputs it cannot return (`runner.missing`).
+in a child process (its probe crashed), which outputs it cannot return (`runner.missing`), and
+the one T an unrolled artefact takes ("fixed_time_steps", held by every runner: contract.py).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.contract import Runner, read_info
+from lstm_edge.runtime.contract import Runner, is_step_artifact, read_info
 from lstm_edge.runtime.sniff import SUFFIX_KIND, expect
 
 
@@ -43,8 +44,10 @@ def open_runner(path: str | Path, *, threads: int = 1, in_process: bool = False)
 
 
 def open_sequence_runner(path: str | Path, **kwargs) -> Runner:
-    """open_runner, but always able to take a whole sequence: a step artefact gets a SequenceRunner."""
+    """open_runner, but able to take a whole sequence where the artefact can: a step artefact gets a
+    SequenceRunner. An artefact unrolled at a fixed T (sidecar "fixed_time_steps") is returned as it
+    is and refuses any other T (contract.py): chunking it would answer a question it was not built for."""
     from lstm_edge.runtime.stream import SequenceRunner
 
     runner = open_runner(path, **kwargs)
-    return SequenceRunner(runner) if runner.expected["x"][1] is not None else runner
+    return SequenceRunner(runner) if is_step_artifact(runner) else runner

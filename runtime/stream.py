@@ -5,15 +5,16 @@
     s.reset()              # back to zero state
 
 The runner stays a pure function; the state lives here, one Stream per independent stream
-(or one batch row each). Chunks longer than the artefact's time axis allows (1 for step
-artefacts) are fed piece by piece, so memory stays flat however long the input.
+(or one batch row each). A step artefact (contract.is_step_artifact) is fed one step at a time
+however long the chunk, so memory stays flat however long the input; any other artefact gets each
+chunk whole (an unrolled one refuses a chunk of any length but its T).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.contract import check_inputs
+from lstm_edge.runtime.contract import check_inputs, is_step_artifact
 
 
 class Stream:
@@ -22,7 +23,10 @@ class Stream:
             raise InvalidInputError(
                 f"{runner.name} does not return the cell state 'cn', so it cannot carry a stream",
                 hint="use a streaming artefact: onnx-fp32.onnx, or tflite-step-fp32.tflite for TFLite")
-        (self.L, _, self.H), (_, self.chunk, _) = runner.expected["h0"], runner.expected["x"]
+        self.L, _, self.H = runner.expected["h0"]
+        # Only a step artefact is fed piece by piece; an artefact unrolled at a fixed T gets each
+        # chunk whole and refuses one of another length (chunking a last-step head would stack answers).
+        self.chunk = runner.expected["x"][1] if is_step_artifact(runner) else None
         self.runner, self.batch = runner, batch
         self.reset()
 
@@ -54,10 +58,13 @@ class SequenceRunner:
     (h0, c0) through a Stream. Lets a step artefact be checked on the same cases as the rest."""
 
     def __init__(self, runner):
+        if not is_step_artifact(runner):   # open_sequence_runner wraps only step artefacts; a direct caller is told
+            raise InvalidInputError(f"{runner.name} is not a step artefact (x (B, 1, F), returns cn), so it cannot be "
+                                    "stepped through a sequence", hint="run it as it is: open_runner")
         self.inner = runner
         self.name = f"{runner.name} (stepped)"
         self.input_names, self.output_names = runner.input_names, runner.output_names
-        self.missing, self.info = runner.missing, runner.info
+        self.missing, self.info, self.unrolled = runner.missing, runner.info, None
         x, h0, c0 = runner.expected["x"], runner.expected["h0"], runner.expected["c0"]
         self.expected = {"x": (x[0], None, x[2]), "h0": h0, "c0": c0}
 
