@@ -4,17 +4,22 @@ checked against PyTorch over the parity grid where it is made (exit 3 on any mis
 Grid: B ∈ {1, 2, 7} × T ∈ {1, 2, 50, 1000}, random inputs (token ids over the whole vocabulary
 for an embedding) and random initial states; budget |a − b| ≤ 1e-5 + 1e-5·|b| (fp32). The
 general TFLite path takes only the example's T, so it is checked at that T for every B.
-Writes OUT/<name>.onnx, OUT/<name>.tflite (+ sidecars) and OUT/byo-report.json.
+Writes OUT/<name>.onnx, OUT/<name>.tflite (+ sidecars) and OUT/byo-report.json, all or nothing:
+everything is made in a staging directory beside OUT (files.staged_output, as the pipeline does)
+and swapped into place only once every format is written or refused by name; an error leaves OUT
+as it was (absent, or byte-identical). A format refused while another is written is published with
+the refusal in the report; when every format is refused nothing is.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.files import write_json_atomic, write_sidecar
-from lstm_edge.errors import ConversionError, InvalidInputError
+from lstm_edge.files import staged_output, write_json_atomic, write_sidecar
+from lstm_edge.errors import ConversionError, InvalidInputError, LstmEdgeError, UsageError
 from lstm_edge.runtime.budget import elements_within
 
 BATCHES, LENGTHS, ATOL, RTOL = (1, 2, 7), (1, 2, 50, 1000), 1e-5, 1e-5
@@ -28,10 +33,10 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
 
     say = progress or (lambda msg: None)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_out(out_dir)
     model = model.eval()
     ex = torch.as_tensor(np.asarray(example))
-    arch = inspect(model, ex)
+    arch = inspect(model, ex)                 # a refusal here has written nothing, not even a staging directory
     say(f"recognised: {arch.describe()}; state {arch.state_layout}")
     wrapper = Stateful(model, arch).eval()
     inputs, outputs = names(arch)
@@ -48,8 +53,12 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
                              ids_dtype=np.int64, zero_state=zero)
 
     def torch_run(f: dict) -> dict:
-        with torch.no_grad():
-            outs = wrapper(*(torch.from_numpy(f[k]) for k in inputs))
+        try:
+            with torch.no_grad():
+                outs = wrapper(*(torch.from_numpy(f[k]) for k in inputs))
+        except Exception as e:     # the user's forward() at a size of the grid: theirs, exit 3
+            raise InvalidInputError(f"forward() fails on x of shape {f['x'].shape}: {type(e).__name__}: {str(e)[:300]}",
+                                    hint="lstm-edge checks every artefact at B ∈ {1, 2, 7} and T ∈ {1, 2, 50, 1000}")
         return {k: v.numpy() for k, v in zip(outputs, outs)}
 
     B, T = int(ex.shape[bx]), int(ex.shape[1 - bx])
@@ -67,23 +76,51 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
     report = {"architecture": arch.__dict__ | {"description": arch.describe(), "state_layout": arch.state_layout},
               "inputs": list(inputs), "outputs": list(outputs), "example_shape": list(ex.shape),
               "budget": {"atol": ATOL, "rtol": RTOL}, "artifacts": [], "refused": []}
-    for fmt in formats:          # a format that cannot take this architecture is refused, naming why
+    with staged_output(Path(os.path.abspath(out_dir))) as staging:
+        def shown(e: Exception) -> str:          # messages name OUT, not the staging directory
+            return str(e).replace(str(staging), str(out_dir))
+
         try:
-            if fmt == "onnx":
-                done = _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, out_dir / f"{name}.onnx", say)
-            else:
-                done = _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, out_dir / f"{name}.tflite", say)
-            report["artifacts"].append(done)
-        except ConversionError as e:
-            say(f"{fmt}: refused — {e}")
-            report["refused"].append({"format": fmt, "reason": str(e)})
-    write_json_atomic(out_dir / "byo-report.json", report)
+            for fmt in formats:          # a format that cannot take this architecture is refused, naming why
+                try:
+                    if fmt == "onnx":
+                        done = _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, staging / f"{name}.onnx", say)
+                    else:
+                        done = _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, staging / f"{name}.tflite", say)
+                    report["artifacts"].append(done)
+                except ConversionError as e:
+                    say(f"{fmt}: refused — {shown(e)}")
+                    report["refused"].append({"format": fmt, "reason": shown(e)})
+        except LstmEdgeError as e:
+            e.message = e.message.replace(str(staging), str(out_dir))     # the hint is added by str(e)
+            raise
+        if not report["artifacts"]:
+            raise ConversionError(", ".join(formats), [r["reason"] for r in report["refused"]],
+                                  hint=f"nothing was written: {out_dir} is as it was")
+        write_json_atomic(staging / "byo-report.json", report)
     return report
 
 
+def _check_out(out: Path) -> None:
+    """OUT is replaced as a whole, so it must be new, empty, or an earlier export's (it holds
+    byo-report.json): anything else may be the user's own files (`export .` would take the
+    working directory with it). Checked before any work."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory", hint="choose a new directory for the export")
+    if out.is_dir() and any(out.iterdir()) and not (out / "byo-report.json").is_file():
+        held = sorted(p.name for p in out.iterdir())
+        raise UsageError(f"{out} already holds files an export did not write ({', '.join(held[:5])}"
+                         f"{', …' if len(held) > 5 else ''}); the export replaces its output directory as a whole",
+                         hint="choose a new or empty directory, e.g. " + str(out / "export"))
+
+
 def _y_batch_axis(y: np.ndarray, y_bigger: np.ndarray) -> int:
-    """Which axis of y grew with the batch (B → B + 1)."""
-    return next(k for k, (a, b) in enumerate(zip(y.shape, y_bigger.shape)) if b == a + 1)
+    """Which axis of y grew with the batch (B → B + 1); inspect() has proved y keeps its axes."""
+    axis = next((k for k, (a, b) in enumerate(zip(y.shape, y_bigger.shape)) if b == a + 1), None)
+    if axis is None or y.ndim != y_bigger.ndim:
+        raise InvalidInputError(f"forward()'s y has no batch axis: shape {y.shape} at one batch size, "
+                                f"{y_bigger.shape} at one more", hint="return y with its batch axis")
+    return axis
 
 
 def _dynamic_axes(arch, bx: int, y: np.ndarray, y_bigger: np.ndarray, inputs, outputs) -> dict:
@@ -177,7 +214,9 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
     from lstm_edge.converters.to_tflite import tflite_ops
 
     inputs, outputs = names(arch)
-    sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    from lstm_edge.byo.support import zero_biases
+
+    sd = zero_biases(arch, model, {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()})
     route, why = to_tflite.choose_path(arch)
     say(f"TFLite: {route} path — {why}")
     fixups = []

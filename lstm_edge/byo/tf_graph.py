@@ -1,16 +1,16 @@
 """The user's architecture as TensorFlow ops, from its PyTorch weights (PyTorch's gate orders).
 
-`general_step_graph` writes the recurrences out as builtin ops (FULLY_CONNECTED, LOGISTIC,
-TANH, MUL, ADD …) unrolled over a fixed T: every architecture inspect.py accepts maps onto it
-(GRU, proj_size, bidirectional included). Gate orders: LSTM i, f, g, o; GRU r, z, n, as in
+`recurrence` writes the recurrences out as builtin ops (FULLY_CONNECTED, LOGISTIC, TANH, MUL,
+ADD …) unrolled over a fixed T, split into steps by one UNPACK per layer, which makes LiteRT refuse
+an input of another T: every architecture inspect.py accepts maps onto it (GRU, proj_size,
+bidirectional included). Gate orders: LSTM i, f, g, o; GRU r, z, n, as in
 torch.nn. Shapes: x in the module's layout; h0, c0 (L·D, B, H); y as the module returns it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-ACTIVATION = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "GELU": "gelu", "SiLU": "silu",
-              "Identity": None}
+from lstm_edge.byo import support     # the one table of ops: what inspect.py accepts is what is mapped here
 
 
 def input_layer(tf, arch, sd, x):
@@ -20,28 +20,25 @@ def input_layer(tf, arch, sd, x):
         x = tf.gather(table, tf.cast(x, tf.int32))
     elif arch.input_kind == "linear":
         x = tf.matmul(x, tf.constant(sd[f"{arch.input_layer}.weight"].T)) + sd[f"{arch.input_layer}.bias"]
-    for name in arch.activations:
-        fn = ACTIVATION.get(name)
-        if name not in ACTIVATION:
-            raise ValueError(name)
-        if fn == "gelu":
-            x = tf.nn.gelu(x, approximate=False)
-        elif fn == "silu":
-            x = x * tf.sigmoid(x)
-        elif fn is not None:
-            x = getattr(tf.nn, fn)(x) if fn == "relu" else getattr(tf, fn)(x)
+    for name, args in zip(arch.activations, arch.activation_args):
+        x = support.tf_apply(tf, name, args, x)
     return x
 
 
 def head(tf, arch, sd, seq):
-    """seq (B, T, D·H) → y: the head on every step, the last step, or the mean over steps."""
+    """seq (B, T, D·H) → y as the module returns it: the head on every step, the last step, or the
+    mean over steps; time-major again for a time-major module's per-step y; then the ops after the
+    head (support.OPS: activations, squeeze(-1)), which all act on the last dim."""
     if arch.head_kind == "last":
         seq = seq[:, -1]
     elif arch.head_kind == "mean":
         seq = tf.reduce_mean(seq, axis=1)
-    if arch.head is None:
-        return seq
-    return tf.matmul(seq, tf.constant(sd[f"{arch.head}.weight"].T)) + sd[f"{arch.head}.bias"]
+    y = seq if arch.head is None else tf.matmul(seq, tf.constant(sd[f"{arch.head}.weight"].T)) + sd[f"{arch.head}.bias"]
+    if not arch.batch_first and arch.head_kind in ("step", "none"):
+        y = tf.transpose(y, [1, 0, 2])       # before the post ops: squeeze(-1) leaves no axis 2 to move
+    for name, args in zip(arch.post, arch.post_args):
+        y = support.tf_apply(tf, name, args, y)
+    return y
 
 
 def _cell(tf, arch, w, x_t, h, c):
@@ -86,13 +83,17 @@ def recurrence(tf, arch, sd, seq, h0, c0, T: int):
     hs, cs = tf.unstack(h0), (tf.unstack(c0) if c0 is not None else [None] * len(tf.unstack(h0)))
     hn, cn = [], []
     for layer in range(arch.num_layers):
+        # UNPACK, not T slices: LiteRT's UNPACK checks at prepare that the axis holds exactly `num`
+        # entries, so the artefact itself refuses another T ("data->num != input_shape->data[axis]
+        # (20 != 33)") where slices would be resized silently and read past or short of the input.
+        xs = tf.unstack(seq, num=T, axis=1)
         outs = []
         for d in range(D):
             w = _weights(tf, arch, sd, layer, reverse=d == 1)
             h, c = hs[layer * D + d], cs[layer * D + d]
             steps = [None] * T
             for t in (range(T - 1, -1, -1) if d == 1 else range(T)):
-                h, c = _cell(tf, arch, w, seq[:, t], h, c)
+                h, c = _cell(tf, arch, w, xs[t], h, c)
                 steps[t] = h
             outs.append(tf.stack(steps, axis=1))
             hn.append(h)

@@ -5,7 +5,8 @@ module uses. Checked where it is made: one native recurrent op per layer (a bidi
 layer is one op with direction "bidirectional"), no Loop/Scan, and for GRU
 `linear_before_reset = 1` — PyTorch applies the reset gate after the recurrent product
 (n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))); with 0 ONNX computes another function and
-the numbers differ silently (a known bug of the newer exporter).
+the numbers differ silently (a known bug of the newer exporter). The activations and post-head
+ops come from the module's own forward(); the table (support.py) says which node each becomes.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import io
 import warnings
 from pathlib import Path
 
+from lstm_edge.byo import support
 from lstm_edge.files import write_bytes_atomic
 from lstm_edge.errors import ConversionError
 
@@ -53,6 +55,10 @@ def check_graph(path: Path, arch) -> list[str]:
     loops = sorted({o for o in ops if o in ("Loop", "Scan")})
     if loops:
         failures.append(f"graph contains {loops}: the recurrence was unrolled or looped, not the native op")
+    for name, args in [*zip(arch.activations, arch.activation_args), *zip(arch.post, arch.post_args)]:
+        want = support.onnx_op(name, args)            # the table's row: what torch.onnx writes for that op
+        if want and want not in ops:
+            failures.append(f"{name} ({args}) should be an ONNX {want} node; the graph has none")
     if arch.kind == "GRU":
         for n in proto.graph.node:
             if n.op_type == "GRU":

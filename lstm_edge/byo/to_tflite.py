@@ -5,7 +5,10 @@
   dynamic time, cell clip reset). The fused kernel does not return the cell state: no cn.
 - general: everything else (GRU, proj_size, bidirectional) has no fused kernel, so the
   recurrence is written out as builtin ops (tf_graph.py) unrolled over the example's T:
-  the artefact takes exactly that T, any batch, and returns every state.
+  the artefact takes exactly that T, any batch, and returns every state. The T is static in the
+  input's shape signature ([-1, T, F]), but LiteRT's signature runner resizes a static dimension
+  all the same; the graph's UNPACK (tf_graph.recurrence) is what makes LiteRT refuse another T,
+  and lstm-edge's runners refuse it first, by the sidecar's "fixed_time_steps".
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
 
     tf, _ = import_tensorflow()
     T = x_shape[1] if arch.batch_first else x_shape[0]
-    xs = [None, T, *x_shape[2:]] if arch.batch_first else [T, None, *x_shape[2:]]
+    xs = [None, T, *x_shape[2:]] if arch.batch_first else [T, None, *x_shape[2:]]   # T static: it takes no other
     states = state_shapes(arch, 1)
     sig = [tf.TensorSpec(xs, tf.int64 if x_int else tf.float32, name="x")]
     sig += [tf.TensorSpec([s[0], None, s[2]], tf.float32, name=k) for k, s in states.items()]
@@ -43,9 +46,7 @@ def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
             x = tf.transpose(x, [1, 0] + list(range(2, len(xs))))
         seq = tf_graph.input_layer(tf, arch, sd, x)
         seq, hn, cn = tf_graph.recurrence(tf, arch, sd, seq, h0, c0, T)
-        y = tf_graph.head(tf, arch, sd, seq)
-        if not arch.batch_first and arch.head_kind in ("step", "none"):
-            y = tf.transpose(y, [1, 0, 2])
+        y = tf_graph.head(tf, arch, sd, seq)      # in the module's layout, post-head ops included
         return {"y": y, "hn": hn} | ({"cn": cn} if cn is not None else {})
 
     holder = tf.Module()
@@ -77,9 +78,7 @@ def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> list[str]:
         seq = layer(seq, initial_state=state)
         last.append(seq[:, -1])
         layers.append(layer)
-    y = keras.layers.Lambda(lambda v: tf_graph.head(tf, arch, sd, v))(seq)
-    if not arch.batch_first and arch.head_kind in ("step", "none"):
-        y = keras.layers.Lambda(lambda v: tf.transpose(v, [1, 0, 2]))(y)
+    y = keras.layers.Lambda(lambda v: tf_graph.head(tf, arch, sd, v))(seq)   # in the module's layout
     y = keras.layers.Activation("linear", name="y")(y)
     hn = keras.layers.Lambda(lambda hs: tf.reshape(tf.concat(hs, axis=0), [L, -1, H]), name="hn")(last)
     model = keras.Model([x, h0, c0], [y, hn])
