@@ -3,67 +3,85 @@
     python -m lstm_edge.runtime verify  BUNDLE            hashes, then golden vectors vs budgets; exit 0/1
     python -m lstm_edge.runtime bench   BUNDLE --out F    p50/p90/p99 per call and per step, peak RSS → JSON
     python -m lstm_edge.runtime run     BUNDLE --input F  an npz of model inputs, or a CSV streamed row by row
+    python -m lstm_edge.runtime sample  BUNDLE            text from a character model (charlm), step by step
     python -m lstm_edge.runtime compare A.json B.json     bench results of several devices side by side
 
-Exit codes as for `lstm-edge`: 0 ok · 1 budget failure · 2 usage · 3 invalid/corrupt input ·
-4 security refusal · 5 environment (no runtime installed, disk).
+Exit codes are lstm-edge's own (lstm_edge/errors.py, EXIT_CODES; shown by --help). Every option is
+checked before any work: a value out of range, a name that is not in the bundle or an option that
+does not apply to the input is a usage error (2); an artefact that cannot do what is asked (the
+fused TFLite kernel carrying a stream) is 3, as from `lstm-edge stream` and `sample`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from lstm_edge.errors import InvalidInputError, LstmEdgeError, ParityError, UsageError
+from lstm_edge.errors import (EnvironmentFault, InvalidInputError, ParityError, UsageError, code, exit_code_summary,
+                              exit_status)
 
 
 def main(argv=None) -> int:
-    from lstm_edge.errors import from_os_error, on_sigterm
+    """The harness; → the exit code. argparse's own usage errors exit (SystemExit) with the usage code."""
+    from lstm_edge.errors import on_sigterm
 
     args = parser().parse_args(argv)
     if argv is None:
         on_sigterm()
     try:
         return args.func(args)
-    except LstmEdgeError as e:
-        if args.debug:
-            raise
-        print(f"lstm-edge: {e.kind}: {e}", file=sys.stderr)
-        return e.exit_code
     except KeyboardInterrupt as e:
-        print("lstm-edge: interrupted", file=sys.stderr)
-        return getattr(e, "exit_code", 130)
-    except OSError as e:
+        exit_code, message = exit_status(e)
+        print(message, file=sys.stderr)
+        return exit_code
+    except Exception as e:   # typed errors, OSErrors and our own bugs: one table with lstm-edge
         if args.debug:
             raise
-        err = from_os_error(e)
-        print(f"lstm-edge: {err.kind}: {err}", file=sys.stderr)
-        return err.exit_code
-    except Exception as e:   # a bug of ours: say so briefly; the traceback is one flag away
-        if args.debug:
-            raise
-        print(f"lstm-edge: internal error: {type(e).__name__}: {e}\n  next step: re-run with --debug "
-              "for the traceback and report it", file=sys.stderr)
-        return 1
+        exit_code, message = exit_status(e)
+        print(message, file=sys.stderr)
+        return exit_code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(code("usage"), f"{self.prog}: error: {message}\n")
+
+
+def _at_least(minimum, kind=int):
+    """An argparse type: a number ≥ minimum (a usage error, exit 2, otherwise), as lstm-edge's options check."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if not value >= minimum:
+            raise argparse.ArgumentTypeError(f"must be ≥ {minimum:g}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lstm_edge.runtime", description=__doc__.split("\n\n")[0])
+    p = _Parser(prog="python -m lstm_edge.runtime", description=__doc__.split("\n\n")[0],
+                epilog=f"exit codes: {exit_code_summary()}")
     p.add_argument("--debug", action="store_true", help="show stack traces on errors")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     v = sub.add_parser("verify", help="check hashes and golden vectors against the manifest's budgets")
     v.add_argument("bundle", type=Path, help="bundle directory or .tar.gz")
-    v.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    v.add_argument("--threads", type=_at_least(1), default=1, help="intra-op threads (default 1)")
     v.add_argument("--json", type=Path, help="also write the results as JSON here")
     v.set_defaults(func=_verify)
 
     b = sub.add_parser("bench", help="latency per call and per streaming step, peak RSS")
     b.add_argument("bundle", type=Path)
-    b.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    b.add_argument("--warmup", type=int, default=20, help="calls excluded before timing (default 20)")
-    b.add_argument("--iterations", type=int, default=200,
+    b.add_argument("--threads", type=_at_least(1), default=1, help="intra-op threads (default 1)")
+    b.add_argument("--warmup", type=_at_least(0), default=20, help="calls excluded before timing (default 20)")
+    b.add_argument("--iterations", type=_at_least(1), default=200,
                    help="timed sequence calls (default 200; 5× as many streaming steps)")
     b.add_argument("--artifact", action="append", help="only this artefact (repeatable)")
     b.add_argument("--out", type=Path, help="write the JSON here (default: print it)")
@@ -73,18 +91,20 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("bundle", type=Path)
     r.add_argument("--input", type=Path, required=True, help=".npz with x (B, T, F) [h0, c0], or .csv of raw rows")
     r.add_argument("--artifact", help="artefact file or stage name (default: the first one that can run here)")
-    r.add_argument("--output", type=Path, help="output file (default beside the input; '-' = stdout for CSV)")
-    r.add_argument("--threads", type=int, default=1)
-    r.add_argument("--threshold", type=float, default=4.0, help="anomaly when |observed − forecast| > threshold × σ")
+    r.add_argument("--output", type=Path, help="output file (default beside the input; '-' = stdout, CSV only)")
+    r.add_argument("--threads", type=_at_least(1), default=1, help="intra-op threads (default 1)")
+    r.add_argument("--threshold", type=_at_least(0.0, float),
+                   help="CSV only: anomaly when |observed − forecast| > threshold × σ (default 4)")
     r.set_defaults(func=_run)
 
     g = sub.add_parser("sample", help="generate text through a bundled character model (charlm)")
     g.add_argument("bundle", type=Path)
     g.add_argument("--artifact", help="artefact file or stage name (default: the first streaming one that runs here)")
-    g.add_argument("--prompt", default="The ")
-    g.add_argument("--length", type=int, default=200)
-    g.add_argument("--temperature", type=float, default=0.8, help="0: always the most likely character")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--prompt", default="The ", help="text to start from (default 'The ')")
+    g.add_argument("--length", type=_at_least(1), default=200, help="characters to generate (default 200)")
+    g.add_argument("--temperature", type=_at_least(0.0, float), default=0.8,
+                   help="0: always the most likely character (default 0.8)")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed: same seed, same text (default 0)")
     g.set_defaults(func=_sample)
 
     c = sub.add_parser("compare", help="bench results from several devices side by side")
@@ -93,10 +113,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _output_file(path: Path | None, option: str) -> None:
+    """Before any work: an output file can be written where asked (2 if the path is wrong, 5 if not writable)."""
+    if path is None or str(path) == "-":
+        return
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: a directory; give a file name", hint=f"e.g. {option} {path / 'out'}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: the directory {parent} does not exist", hint="create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EnvironmentFault(f"{option} {path}: cannot write in {parent}", hint=f"choose a writable {option}")
+
+
 def _verify(args) -> int:
     from lstm_edge.runtime.harness.bundle_files import open_bundle
     from lstm_edge.runtime.harness.verify import HEADER, format_table, table_rows, verify_bundle
 
+    _output_file(args.json, "--json")
     bundle = open_bundle(args.bundle)
     m = bundle.manifest
     print(f"bundle {args.bundle}: model '{m['model']['name']}' ({m['model']['weights_sha256'][:12]}), "
@@ -126,6 +160,7 @@ def _bench(args) -> int:
     from lstm_edge.runtime.harness.bundle_files import open_bundle
     from lstm_edge.runtime.harness.bench import bench_bundle
 
+    _output_file(args.out, "--out")
     doc = bench_bundle(open_bundle(args.bundle), threads=args.threads, warmup=args.warmup,
                        iterations=args.iterations, only=args.artifact)
     text = json.dumps(doc, indent=2) + "\n"
@@ -141,8 +176,20 @@ def _run(args) -> int:
     from lstm_edge.runtime.harness.bundle_files import open_bundle
     from lstm_edge.runtime.harness.run import run_bundle
 
+    kind = args.input.suffix
+    if kind not in (".npz", ".csv"):
+        raise UsageError(f"--input {args.input}: expected a .npz (model inputs) or a .csv (raw sensor rows)")
+    if kind == ".npz" and args.threshold is not None:
+        raise UsageError("--threshold does not apply to an .npz input: anomaly flags come from a CSV stream",
+                         hint="drop --threshold, or pass the raw rows as .csv")
+    if kind == ".npz" and str(args.output) == "-":
+        raise UsageError("--output - (stdout) is for CSV output; an .npz input writes an .npz file",
+                         hint="give a file name, e.g. --output out.npz")
+    if not args.input.is_file():
+        raise InvalidInputError(f"{args.input}: no such file")
+    _output_file(args.output, "--output")
     summary = run_bundle(open_bundle(args.bundle), args.input, artifact=args.artifact, output=args.output,
-                         threads=args.threads, threshold=args.threshold)
+                         threads=args.threads, threshold=4.0 if args.threshold is None else args.threshold)
     print(summary, file=sys.stderr)
     return 0
 

@@ -153,7 +153,8 @@ def test_export_prints_our_lines_and_logs_onnxruntimes(tmp_path):
     assert f"went to {log}; --verbose shows them here" in r.stderr
     text = log.read_text()
     assert "WARNING root: Please consider to run pre-processing" in text and "· onnx-int8-dynamic: attempt 1/" in text
-    r = subprocess.run(CLI + ["--verbose", *export, "--only-quantize"], capture_output=True, text=True)
+    only = ["export", str(run), "--quantize", "onnx-int8-dynamic", "--only-quantize"]   # --format does not apply to it
+    r = subprocess.run(CLI + ["--verbose", *only], capture_output=True, text=True)
     assert r.returncode in (0, 1), r.stderr[-2000:]
     assert "WARNING root: Please consider to run pre-processing" in r.stderr and f"are also in {log}" in r.stderr
     assert log.read_text().count("=== lstm-edge export ") == 2      # appended, one header per command

@@ -37,7 +37,7 @@ BAD = [
     ({"name": "x", "tolerance": [{"parent": "pytorch", "child": "onnx-fp32"}]}, "no budget"),
     ({"name": "x", "tolerance": [{"parent": "pytorch", "child": "onnx-fp32", "atol": 1e-5}]}, "atol and rtol together"),
     ({"name": "x", "tolerance": [{"parent": "a", "child": "b", "metric_increase": "2%"}]}, "expected float, got str"),
-    ({"model": {}}, "missing 1 required positional argument: 'name'"),
+    ({"model": {}}, "missing key(s) 'name'"),
 ]
 
 

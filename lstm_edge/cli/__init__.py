@@ -7,9 +7,11 @@ from __future__ import annotations
 import typer
 
 from lstm_edge.cli import _common
+from lstm_edge.errors import exit_code_summary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  help="Train, export and verify LSTMs for edge devices, with parity checked at every stage.")
+                  help="Train, export and verify LSTMs for edge devices, with parity checked at every stage.",
+                  epilog=f"Exit codes (the same for python -m lstm_edge.runtime): {exit_code_summary()}.")
 
 
 @app.callback()

@@ -4,45 +4,37 @@ from __future__ import annotations
 import functools
 import shutil
 import sys
+from pathlib import Path
 
 import typer
 
 from lstm_edge import console_log
-from lstm_edge.errors import LstmEdgeError, from_os_error
+from lstm_edge.errors import exit_status
 
 DEBUG = False
 VERBOSE = False
 
 
 def handles_errors(fn):
-    """Turn lstm-edge errors into one message and their exit code (traceback only with --debug)."""
+    """Turn any exception into one message and its exit code (lstm_edge.errors.exit_status, the table
+    the device harness uses too); traceback only with --debug."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except LstmEdgeError as e:
-            if DEBUG:
-                raise
-            console_log.note(f"lstm-edge: {e.kind}: {e}")
-            raise typer.Exit(e.exit_code)
-        except KeyboardInterrupt as e:   # SIGINT (130) or SIGTERM (Terminated, 143)
-            console_log.note("lstm-edge: interrupted; the previous output is unchanged")
-            raise typer.Exit(getattr(e, "exit_code", 130))
-        except OSError as e:   # disk full, read-only, permissions … that escaped a typed check
-            if DEBUG:
-                raise
-            err = from_os_error(e)
-            console_log.note(f"lstm-edge: {err.kind}: {err}")
-            raise typer.Exit(err.exit_code)
         except (typer.Exit, typer.Abort):
             raise
-        except Exception as e:  # a bug of ours: say so briefly; the traceback is one flag away
+        except KeyboardInterrupt as e:   # SIGINT (130) or SIGTERM (Terminated, 143)
+            code, message = exit_status(e)
+            console_log.note(f"{message}; the previous output is unchanged")
+            raise typer.Exit(code)
+        except Exception as e:
             if DEBUG:
                 raise
-            console_log.note(f"lstm-edge: internal error: {type(e).__name__}: {e}\n  next step: re-run with "
-                             "--debug for the traceback and report it")
-            raise typer.Exit(1)
+            code, message = exit_status(e)
+            console_log.note(message)
+            raise typer.Exit(code)
 
     return wrapper
 
@@ -71,6 +63,53 @@ def logs_beside(param: str, *, in_place=False):
         return wrapper
 
     return deco
+
+
+def check_output_dir(out: Path, option: str = "--out", *, source: Path | None = None) -> None:
+    """Before any work: OUT can become a directory. A file in its place or above it, or OUT being
+    (or holding) the input directory `source`, is a usage error (2); a place we cannot write, exit 5.
+    The staged output checks again when it publishes; this makes the mistake cost nothing."""
+    import os
+
+    from lstm_edge.errors import EnvironmentFault, UsageError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{option} {out}: an existing file, not a directory", hint=f"choose another {option}")
+    full = out.resolve()
+    if source is not None and (full == Path(source).resolve() or full in Path(source).resolve().parents):
+        raise UsageError(f"{option} {out} would replace its own input {source}", hint=f"choose an {option} outside {source}")
+    above = next(p for p in full.parents if p.exists())
+    if not above.is_dir():
+        raise UsageError(f"{option} {out}: {above} is a file, so no directory can be made under it",
+                         hint=f"choose another {option}")
+    if not os.access(above, os.W_OK | os.X_OK):    # then the real reason, from the write the staging would do
+        import errno
+
+        probe = above / f".{full.name}.probe-{os.getpid()}"
+        try:
+            probe.mkdir()
+            probe.rmdir()
+        except OSError as e:
+            raise EnvironmentFault(f"{option} {out}: cannot write in {above}: {e.strerror or e} "
+                                   f"({errno.errorcode.get(e.errno or 0, '?')})",
+                                   hint=f"choose a writable {option}; the previous output is unchanged")
+
+
+def artifact_in(directory: Path, name: str) -> Path:
+    """DIR/NAME for --artifact, before any work: a name that is not an artefact of DIR is a usage
+    error (2) naming the ones there, as the device harness does for a bundle."""
+    from lstm_edge.errors import InvalidInputError, UsageError
+    from lstm_edge.files import list_artifacts
+
+    directory = Path(directory)
+    if not (directory / "model.json").is_file():
+        raise InvalidInputError(f"{directory} holds no model.json", hint="run lstm-edge pipeline first")
+    available = [p.name for p in list_artifacts(directory)]
+    if name not in available:
+        raise UsageError(f"{directory}: no artefact '{name}'",
+                         hint=f"choose one of {available}" if available else f"export one first: lstm-edge export {directory}")
+    return directory / name
 
 
 def console():

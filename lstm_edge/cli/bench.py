@@ -15,8 +15,9 @@ NAME = "bench"
 def command(
     directory: Optional[Path] = typer.Argument(None, help="An output directory of pipeline/export."),
     scenario: Optional[list[str]] = typer.Option(None, "--scenario", help="step, sequence, throughput (repeatable; default all)."),
-    threads: int = typer.Option(1, "--threads", min=1, help="Intra-op threads for every runtime and PyTorch."),
-    rounds: int = typer.Option(5, "--rounds", min=1, help="Interleaved rounds."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime and PyTorch "
+                                          "(default 1)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help="Interleaved rounds (default 5)."),
     compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Instead: compare device bench JSON files "
                                                  "(from python -m lstm_edge.runtime bench --out)."),
 ):
@@ -25,15 +26,20 @@ def command(
     from lstm_edge.errors import UsageError
 
     if compare:
+        given = [flag for flag, v in (("DIRECTORY", directory), ("--scenario", scenario), ("--threads", threads),
+                                      ("--rounds", rounds)) if v]
+        if given:
+            raise UsageError(f"{' and '.join(given)}: not used with --compare, which only reads the JSON files",
+                             hint="run the benchmark and the comparison as two commands")
         from lstm_edge.runtime.harness.compare import render
 
         typer.echo(render(compare))
         return
     if directory is None:
         raise UsageError("give an output directory to benchmark, or --compare FILE …")
-    from lstm_edge.bench.run import bench
     from lstm_edge.bench.report import markdown
+    from lstm_edge.bench.run import bench
 
-    doc = bench(directory, scenarios=scenario or None, threads=threads, rounds=rounds, progress=say)
+    doc = bench(directory, scenarios=scenario or None, threads=threads or 1, rounds=rounds or 5, progress=say)
     typer.echo(markdown(doc))
     typer.echo(f"wrote {directory}/bench.json, bench.md and bench.png")

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import handles_errors, logs_beside, say
+from lstm_edge.cli._common import check_output_dir, handles_errors, logs_beside, say
 
 NAME = "bundle"
 
@@ -22,6 +22,7 @@ def command(
     """Write a self-contained device bundle: artefacts, .ort twins, golden vectors, manifest; checked before it is published."""
     from lstm_edge.bundle.build import bundle
 
+    check_output_dir(out, source=directory)
     manifest = bundle(directory, out, artifacts=artifact or None, archive=archive, progress=say)
     print_bundle(manifest, out, archive)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from lstm_edge.cli._common import finish, handles_errors, logs_beside, say
+from lstm_edge.cli._common import check_output_dir, finish, handles_errors, logs_beside, say
 
 NAME = "pipeline"
 
@@ -19,6 +19,8 @@ def command(
     from lstm_edge.pipeline import BUNDLE, pipeline
     from lstm_edge.model.spec import load_spec
 
-    report = pipeline(load_spec(model), out, progress=say)
+    spec = load_spec(model)
+    check_output_dir(out)
+    report = pipeline(spec, out, progress=say)
     finish(report, out, extra=(f"wrote the device bundle {out / BUNDLE}; on the device: "
                                f"python -m lstm_edge.runtime verify {BUNDLE}",))

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from lstm_edge.cli._common import console, handles_errors, logs_beside
+from lstm_edge.cli._common import check_output_dir, console, handles_errors, logs_beside
 
 NAME = "probe-gates"
 
@@ -18,6 +18,9 @@ def command(out: Optional[Path] = typer.Option(None, "--out", help="Keep the pro
     import tempfile
 
     from lstm_edge.exporting.gate_probe import probe_converters
+
+    if out is not None:
+        check_output_dir(out)
 
     with tempfile.TemporaryDirectory() as tmp:
         where = out or Path(tmp)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from lstm_edge.cli._common import handles_errors, logs_beside
+from lstm_edge.cli._common import artifact_in, handles_errors, logs_beside
 
 NAME = "sample"
 
@@ -33,9 +33,7 @@ def command(
     task = json.loads(meta_path.read_text()).get("task", {"name": "forecast"})
     if task["name"] != "charlm":
         raise UsageError(f"{directory} holds a {task['name']} model; sampling needs a character model (charlm)")
-    path = directory / artifact
-    if not path.exists():
-        raise UsageError(f"{path} does not exist", hint="choose e.g. onnx-fp32.onnx or tflite-step-fp32.tflite")
+    path = artifact_in(directory, artifact)      # a name that is not here: exit 2, naming those that are
     read_sidecar(path)   # hash check before the runtime parses it
     text = sample_text(open_runner(path), task["vocabulary"], prompt, length=length,
                        temperature=temperature, seed=seed)

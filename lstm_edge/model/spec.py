@@ -159,13 +159,16 @@ def _build(cls, table, where: str):
             f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)}",
             hint=f"known keys here: {', '.join(sorted(names))}",
         )
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [k for k in required if k not in table]
+    if missing:
+        raise InvalidInputError(f"{where}: missing key(s) {', '.join(repr(k) for k in missing)}",
+                                hint="add " + ", ".join(f"{k} = …" for k in missing) + f" ({where})")
     kwargs = {}
     for key, value in table.items():
         kwargs[key] = _convert(hints[key], value, f"{where}: {key}")
-    try:
-        return cls(**kwargs)
-    except TypeError as e:  # a required key is missing
-        raise InvalidInputError(f"{where}: {e}")
+    return cls(**kwargs)
 
 
 def _convert(hint, value, where: str):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.files import list_artifacts, read_json, read_sidecar
-from lstm_edge.errors import InvalidInputError
+from lstm_edge.errors import InvalidInputError, NothingToVerify
 from lstm_edge.train.checkpoint import load_checkpoint, load_test_set
 from lstm_edge.data.windows import Normalization
 from lstm_edge.exporting.artifacts import REFUSALS
@@ -30,6 +30,10 @@ def verify(directory: Path, *, progress=None) -> Report:
 
     directory = Path(directory)
     tensors, meta = load_checkpoint(directory)
+    if not list_artifacts(directory):     # PyTorch against the NumPy reference alone cannot fail a deployment
+        raise NothingToVerify(f"{directory}: no exported artefact beside the checkpoint, and PyTorch against "
+                              "the NumPy reference alone is not a check of anything deployed",
+                              hint=f"export first: lstm-edge export {directory}")
     spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
     dims, targets = meta["dims"], meta["targets"]
     norm = Normalization.from_dict(meta["normalization"])

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from lstm_edge.errors import InvalidInputError, SecurityRefusal
+from lstm_edge.errors import InvalidInputError, SecurityRefusal, UsageError
 
 SCHEMA = "lstm-edge-bundle/1"
 MANIFEST = "manifest.json"
@@ -69,11 +69,13 @@ class Bundle:
         return {k[len(prefix):]: v for k, v in self.golden.items() if k.startswith(prefix)}
 
     def artifact(self, name: str) -> dict:
+        """The manifest entry of `name` (file or stage); a name not in the bundle is a usage error (2),
+        as an unknown --artifact is for lstm-edge."""
         for a in self.artifacts:
             if name in (a["file"], a["stage"]):
                 return a
-        raise InvalidInputError(f"{self.root}: no artefact '{name}' in this bundle",
-                                hint=f"choose one of {[a['file'] for a in self.artifacts]}")
+        raise UsageError(f"{self.root}: no artefact '{name}' in this bundle",
+                         hint=f"choose one of {[a['file'] for a in self.artifacts]}")
 
 
 def open_bundle(path: str | Path) -> Bundle:

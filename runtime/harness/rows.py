@@ -41,13 +41,29 @@ def rows_from_file(path: Path, features: list[str]) -> Iterator[np.ndarray]:
                                     hint=f"the model reads {features}")
         idx = [header.index(c) for c in features]
         for line, row in enumerate(reader, start=2):
-            try:
-                values = np.array([float(row[i]) for i in idx], np.float32)
-            except (ValueError, IndexError):
-                raise InvalidInputError(f"{path}: line {line}: expected numbers in columns {features}")
-            if not np.isfinite(values).all():
-                raise InvalidInputError(f"{path}: line {line}: a value is not finite")
-            yield values
+            yield _row(path, line, row, idx, features, len(header))
+
+
+def _row(path: Path, line: int, row: list[str], idx: list[int], features: list[str], width: int) -> np.ndarray:
+    """One CSV row as (F,) float32; a bad cell is named by line, column and value, as `train` names it
+    (lstm_edge/data/csv_loader.py)."""
+    if max(idx) >= len(row):
+        raise InvalidInputError(f"{path}: line {line} has {len(row)} fields, the header has {width}")
+    values = np.empty(len(idx), np.float32)
+    for k, (i, name) in enumerate(zip(idx, features)):
+        cell = row[i].strip()
+        try:
+            v = float(cell)
+        except ValueError:
+            shown = cell if len(cell) <= 30 else cell[:27] + "..."
+            what = "is empty" if cell == "" else f"is '{shown}', not a number"
+            raise InvalidInputError(f"{path}: line {line}, column '{name}' {what}",
+                                    hint="fill or drop the row; lstm-edge does not guess missing values")
+        with np.errstate(over="ignore"):
+            values[k] = v
+        if not np.isfinite(values[k]):
+            raise InvalidInputError(f"{path}: line {line}, column '{name}' is {cell} (not finite in float32)")
+    return values
 
 
 def forecast_steps(stream, rows, *, mean: np.ndarray, std: np.ndarray, target_pos: list[int],

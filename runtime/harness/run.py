@@ -24,14 +24,14 @@ def choose_artifact(bundle, name: str | None, *, streaming: bool) -> dict:
     from lstm_edge.runtime.harness.verify import RUNTIME_MODULES, runtime_installed
 
     if name:
-        a = bundle.artifact(name)
+        a = bundle.artifact(name)                     # not in the bundle: 2, naming those that are
+        if streaming and "cn" not in a["outputs"]:   # the artefact cannot do it: 3, as from lstm-edge stream/sample
+            raise InvalidInputError(f"{a['file']} does not return the cell state 'cn', so it cannot carry a stream",
+                                    hint="choose a streaming artefact: " + ", ".join(
+                                        x["file"] for x in bundle.artifacts if "cn" in x["outputs"]))
         if not runtime_installed(a["runtime"]):
             raise EnvironmentFault(f"{a['file']} needs {RUNTIME_MODULES[a['runtime']]}, which is not installed here",
                                    hint=f"pip install {a['runtime'].replace('litert', 'ai-edge-litert')}")
-        if streaming and "cn" not in a["outputs"]:
-            raise UsageError(f"{a['file']} does not return the cell state, so it cannot carry a stream",
-                             hint="choose a streaming artefact: " + ", ".join(
-                                 x["file"] for x in bundle.artifacts if "cn" in x["outputs"]))
         return a
     for a in bundle.artifacts:
         if runtime_installed(a["runtime"]) and (not streaming or "cn" in a["outputs"]):
