@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from lstm_edge.data.series import Series
 from lstm_edge.errors import InvalidInputError
+from lstm_edge.runtime.harness.rows import parse_number
 
 MAGIC = {b"PK\x03\x04": "a zip archive (a PyTorch checkpoint?)", b"\x89HDF": "an HDF5 file",
          b"\x80\x02": "a Python pickle", b"\x93NUMPY": "a NumPy .npy file"}
@@ -100,17 +100,7 @@ def _numeric_column(body, j) -> bool:
 def _column(body, j: int, name: str, where: str) -> np.ndarray:
     out = np.empty(len(body))
     for k, row in enumerate(body):
-        cell = row[j]
-        try:
-            v = float(cell)
-        except ValueError:
-            shown = cell if len(cell) <= 30 else cell[:27] + "..."
-            what = "is empty" if cell == "" else f"is '{shown}', not a number"
-            raise InvalidInputError(f"{where}: line {k + 2}, column '{name}' {what}",
-                                    hint="fill or drop the row; lstm-edge does not guess missing values")
-        if not math.isfinite(v):
-            raise InvalidInputError(f"{where}: line {k + 2}, column '{name}' is {cell} (not finite)")
-        out[k] = v
+        out[k] = parse_number(row[j], where, k + 2, name)
     return out
 
 

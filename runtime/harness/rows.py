@@ -10,6 +10,7 @@ the artefact's forecast-error spread on the validation windows.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -44,6 +45,21 @@ def rows_from_file(path: Path, features: list[str]) -> Iterator[np.ndarray]:
             yield _row(path, line, row, idx, features, len(header))
 
 
+def parse_number(cell: str, where, line: int, name: str) -> float:
+    """One CSV cell as a finite float, or an error naming the line, the column and the value. The one
+    reading of a number from a CSV: `train` (lstm_edge/data/csv_loader.py) and live rows alike."""
+    try:
+        v = float(cell)
+    except ValueError:
+        shown = cell if len(cell) <= 30 else cell[:27] + "..."
+        what = "is empty" if cell == "" else f"is '{shown}', not a number"
+        raise InvalidInputError(f"{where}: line {line}, column '{name}' {what}",
+                                hint="fill or drop the row; lstm-edge does not guess missing values")
+    if not math.isfinite(v):
+        raise InvalidInputError(f"{where}: line {line}, column '{name}' is {cell} (not finite)")
+    return v
+
+
 def _row(path: Path, line: int, row: list[str], idx: list[int], features: list[str], width: int) -> np.ndarray:
     """One CSV row as (F,) float32; a bad cell is named by line, column and value, as `train` names it
     (lstm_edge/data/csv_loader.py)."""
@@ -52,13 +68,7 @@ def _row(path: Path, line: int, row: list[str], idx: list[int], features: list[s
     values = np.empty(len(idx), np.float32)
     for k, (i, name) in enumerate(zip(idx, features)):
         cell = row[i].strip()
-        try:
-            v = float(cell)
-        except ValueError:
-            shown = cell if len(cell) <= 30 else cell[:27] + "..."
-            what = "is empty" if cell == "" else f"is '{shown}', not a number"
-            raise InvalidInputError(f"{path}: line {line}, column '{name}' {what}",
-                                    hint="fill or drop the row; lstm-edge does not guess missing values")
+        v = parse_number(cell, path, line, name)
         with np.errstate(over="ignore"):
             values[k] = v
         if not np.isfinite(values[k]):
