@@ -1,7 +1,10 @@
-"""Shared fixtures: tiny seeded specs and one tiny trained model taken through the pipeline once."""
+"""Shared fixtures: tiny seeded specs, one tiny trained model taken through the pipeline once, and an
+untrained checkpoint (with and without its ONNX artefact) for the fast tests."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")    # before anything imports tensorflow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -66,3 +69,56 @@ def tiny_run(tmp_path_factory, tiny_spec):
     out = tmp_path_factory.mktemp("tiny") / "run"
     report = pipeline(tiny_spec, out, bar=False)
     return out, report
+
+
+# A short grid and stream: the spec stays valid, nothing here runs 10 000 steps.
+FAST_SPEC = tiny_spec_dict(parity={"batch_sizes": [1, 3], "lengths": [1, 40]},
+                           streaming={"length": 200, "horizons": [1, 50, 200], "chunk": 7, "fp32": [1e-5] * 3,
+                                      "fp16": [1e-3] * 3, "int8": [0.1] * 3})
+
+
+# ---------------------------------------------------------------------------------------------
+# An untrained checkpoint: what `lstm-edge train` writes, with seeded random weights instead of
+# trained ones (model.json, model.safetensors, test/val/calibration sets, hashes).
+# Built once per session, shared by the fast tests that use it: none writes into it (the checkpoint test tampers with a copy).
+
+@pytest.fixture(scope="session")
+def untrained(tmp_path_factory):
+    import torch
+
+    from lstm_edge.model.network import SequenceLSTM
+    from lstm_edge.model.spec import spec_from_dict
+    from lstm_edge.tasks import task_for, task_name
+    from lstm_edge.train.checkpoint import save_checkpoint
+    from lstm_edge.train.fit import model_dims
+
+    spec = spec_from_dict(FAST_SPEC)
+    task = task_for(spec)
+    data = task.load(None)
+    dims = model_dims(spec, data)
+    torch.manual_seed(0)
+    model = SequenceLSTM(**dims).eval()
+    test, val = task.eval_set(data, "test"), task.eval_set(data, "val")
+    with torch.no_grad():
+        y, _, _ = model(torch.from_numpy(test["x"]), *model.zero_state(len(test["x"])))
+    meta = {"model": spec.name, "spec": spec.to_dict(), "dims": dims, "task": {"name": task_name(spec), **data.extra},
+            "features": list(data.features), "targets": list(data.targets), "normalization": data.normalization,
+            "data_source": data.source, "training": {"epochs": 0, "best_val_loss": None, "seconds": 0.0, "history": []},
+            "test_metrics": task.score(y.numpy(), test)}
+    out = tmp_path_factory.mktemp("untrained") / "run"
+    out.mkdir()
+    tensors = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    save_checkpoint(out, tensors, meta, test, {"x": data.train.x[:16]}, val)
+    return out, tensors, json.loads((out / "model.json").read_text())     # with the hashes save_checkpoint adds
+
+
+@pytest.fixture(scope="session")
+def exported(untrained, tmp_path_factory):
+    """The untrained checkpoint with its ONNX artefact (torch.onnx export + self-check: about a second)."""
+    from lstm_edge.exporting.artifacts import export
+
+    src, _, _ = untrained
+    out = tmp_path_factory.mktemp("exported") / "run"
+    shutil.copytree(src, out)
+    written, refused = export(out, ["onnx"])
+    return out, written, refused

@@ -90,3 +90,43 @@ def test_targets_are_ratios_of_one_run():
                    "throughput: best fp32 artefact vs sgemm": (0.9, True),
                    "throughput: best int8 artefact vs best fp32": (2.0, True),
                    "size: smallest int8 artefact vs its fp32 parent": (0.25, True)}
+
+
+# ---------------------------------------------------------------------------------------------
+# lstm_edge.bench: the report of a synthetic bench.json
+
+def synthetic_bench() -> dict:
+    def result(name, runtime, precision, size, ms, err, floor=False, parent=None):
+        return {"name": name, "runtime": runtime, "precision": precision, "size_bytes": size, "parent": parent,
+                "floor": floor, "stepped": False, "load_ms": 3.0, "peak_rss_mb": 80.0,
+                "scenarios": {"sequence": {"median_ms": ms, "p99_ms": 1.5 * ms, "mean_ms": 1.1 * ms,
+                                           "steps_per_s": 100 / ms * 1e3, "gflops": 0.05 / ms,
+                                           "max_abs_error_vs_pytorch": err}}}
+
+    return {"schema": "lstm-edge-bench/1", "model": "tiny", "dims": {"hidden_size": 8, "num_layers": 2},
+            "flops_per_step": 2000, "settings": {"threads": 1, "rounds": 3,
+                                                 "scenarios": {"sequence": {"batch": 1, "mode": "call", "time": 100}}},
+            "sgemm": {"n": 512, "gflops": 40.0, "median_ms": 6.7, "lstm_shape": {"m": 1, "k": 8, "n": 32, "gflops": 1.0}},
+            "results": [result("pytorch-eager", "pytorch", "fp32", 9000, 2.0, 0.0),
+                        result("floor:onnxruntime", "onnxruntime", "—", 300, 0.01, None, floor=True),
+                        result("onnx-fp32", "onnxruntime", "fp32", 9000, 0.4, 1e-7),
+                        result("onnx-int8-dynamic", "onnxruntime", "int8-weights", 2500, 0.5, 3e-3, parent="onnx-fp32")],
+            "skipped": [{"name": "tflite-fp32", "reason": "ai-edge-litert not installed"}]}
+
+
+def test_bench_report_of_a_synthetic_run():
+    from lstm_edge.bench.report import check_bench, markdown, targets
+
+    doc = synthetic_bench()
+    doc["targets"] = targets(doc)
+    got = {t["target"]: (round(t["value"], 3), t["met"]) for t in doc["targets"]}
+    assert got == {"sequence: best artefact vs PyTorch eager": (5.0, True),
+                   "size: smallest int8 artefact vs its fp32 parent": (round(2500 / 9000, 3), True)}
+    assert check_bench(doc) == []
+    md = markdown(doc)
+    assert md.startswith("# Benchmark: tiny (H = 8, L = 2)")
+    assert "| onnx-fp32 | onnxruntime | fp32 | 9 | 400.0 µs | 600.0 µs |" in md and "| 5.0× |" in md
+    assert "skipped tflite-fp32: ai-edge-litert not installed" in md
+    doc["results"][2]["scenarios"]["sequence"]["median_ms"] = float("inf")
+    doc["results"][3]["peak_rss_mb"] = 0
+    assert check_bench(doc) == ["onnx-fp32/sequence: median_ms = inf", "onnx-int8-dynamic: peak_rss_mb = 0"]

@@ -222,3 +222,54 @@ def test_the_python_api_is_not_shadowed_by_a_module():
         if not m.name.startswith(("lstm_edge.runtime.__main__",)):
             importlib.import_module(m.name)
     assert callable(lstm_edge.export) and lstm_edge.export.__module__ == "lstm_edge"
+
+
+# ---------------------------------------------------------------------------------------------
+# lstm_edge.byo: which architecture a user's module is, read without converting it
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections:UserWarning")   # torch: oneDNN has no proj_size
+def test_inspect_reads_a_users_architecture_without_converting():
+    import torch
+    from torch import nn
+
+    from lstm_edge.byo.inspect import inspect
+
+    class TimeMajor(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(11, 5)
+            self.act = nn.Tanh()
+            self.rnn = nn.LSTM(5, 6, num_layers=2, proj_size=4)          # time-major, projected
+            self.head = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.head(self.rnn(self.act(self.emb(x)))[0].mean(dim=0))
+
+    class LastStepGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(3, 7, batch_first=True, bidirectional=True)
+            self.out = nn.Linear(14, 1)
+
+        def forward(self, x):
+            return self.out(self.gru(x)[0][:, -1])
+
+    torch.manual_seed(0)
+    a = inspect(TimeMajor().eval(), torch.randint(0, 11, (9, 2)))
+    assert (a.kind, a.num_layers, a.hidden_size, a.proj_size, a.batch_first) == ("LSTM", 2, 6, 4, False)
+    assert (a.input_kind, a.activations, a.head, a.head_kind) == ("embedding", ["Tanh"], "head", "mean")
+    assert a.state_layout == "h0, hn (2, B, 4); c0, cn (2, B, 6) = (L·D, B, H)"
+    g = inspect(LastStepGRU().eval(), torch.randn(2, 5, 3))
+    assert (g.kind, g.directions, g.head_kind, g.input_kind) == ("GRU", 2, "last", None)
+    assert g.describe() == "raw input, 1-layer bidirectional GRU H=7 batch_first=True, last head"
+
+    class Cell(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.LSTMCell(3, 4)
+
+        def forward(self, x):
+            return self.cell(x[:, 0])[0]
+
+    with pytest.raises(InvalidInputError, match="layer 'cell' \\(LSTMCell\\) is not supported"):
+        inspect(Cell(), torch.randn(2, 5, 3))

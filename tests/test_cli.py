@@ -174,3 +174,36 @@ lengths = [1, 64]
     r = runner.invoke(app, ["pipeline", "--model", str(spec), "--out", str(out)])
     assert not (out / "stale-file").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no staging debris
+
+
+# ---------------------------------------------------------------------------------------------
+# lstm_edge.cli
+
+cli = CliRunner()
+COMMANDS = {"train", "export", "verify", "pipeline", "stream", "sample", "bundle", "bench", "probe-gates"}
+
+
+def test_every_command_answers_help():
+    from lstm_edge.cli import app
+
+    names = {c.name for c in app.registered_commands}
+    assert COMMANDS <= names, COMMANDS - names
+    for name in sorted(names):
+        r = cli.invoke(app, [name, "--help"])
+        assert r.exit_code == 0, (name, r.output)
+        assert "Usage:" in r.output and f" {name} " in r.output, (name, r.output)
+
+
+def test_usage_errors_exit_2_and_say_what_goes_together(tmp_path):
+    from lstm_edge.cli import app
+
+    r = cli.invoke(app, ["export", str(tmp_path / "out"), "--module", "net.py:Net"])
+    assert r.exit_code == 2 and "go together" in r.output, r.output
+    r = cli.invoke(app, ["export", str(tmp_path / "out"), "--module", "net.py:Net", "--weights", "w.safetensors",
+                         "--example-shape", "2,x,4"])
+    assert r.exit_code == 2 and "expected integers" in r.output, r.output
+    r = cli.invoke(app, ["verify", str(tmp_path), "--no-such-flag"])
+    assert r.exit_code == 2
+    r = cli.invoke(app, ["export", str(tmp_path), "--format", "keras"])
+    assert r.exit_code == 2 and "keras" in r.output
+    assert not (tmp_path / "out").exists()

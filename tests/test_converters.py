@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lstm_edge.converters.validate import example_feeds
+from lstm_edge.errors import UsageError
 from lstm_edge.model.network import SequenceLSTM, TorchRunner
 from lstm_edge.runtime import open_runner
 from lstm_edge.model.spec import Tolerance
@@ -194,3 +195,65 @@ def test_a_stateful_lstm_is_caught_as_leaking(tmp_path):
     path = tmp_path / "stateful.tflite"
     path.write_bytes(c.convert())
     assert len(variable_tensors(path)) == 2      # h and c of the one layer
+
+
+# ---------------------------------------------------------------------------------------------
+# lstm_edge.exporting and lstm_edge.converters (ONNX only: TFLite converts with TensorFlow, slow)
+
+def test_export_writes_a_checked_onnx_artefact_that_matches_pytorch(untrained, exported):
+    from lstm_edge.converters.validate import example_feeds
+    from lstm_edge.files import read_sidecar
+    from lstm_edge.model.network import TorchRunner, load_model
+    from lstm_edge.runtime import open_runner
+
+    out, written, refused = exported
+    _, tensors, meta = untrained
+    assert refused == [] and [w["artifact"] for w in written] == ["onnx-fp32.onnx"]
+    info = read_sidecar(out / "onnx-fp32.onnx")                      # hash matches the bytes on disk
+    assert (info["format"], info["precision"], info["parent"]) == ("onnx", "fp32", "pytorch")
+    feeds = example_feeds(meta["dims"], batch=3, length=11)
+    got = open_runner(out / "onnx-fp32.onnx").run(feeds)
+    want = TorchRunner(load_model(tensors, meta["dims"])).run(feeds)
+    for k in ("y", "hn", "cn"):
+        np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5)
+
+
+def test_export_refuses_unknown_formats_and_recipes(exported):
+    from lstm_edge.exporting.artifacts import export
+
+    out, _, _ = exported
+    with pytest.raises(UsageError, match="keras"):
+        export(out, ["keras"])
+    with pytest.raises(UsageError, match="unknown quantization recipe 'int3'"):
+        export(out, [], recipes=["int3"])
+
+
+def test_recipes_are_data_judged_against_the_fp32_stage_of_their_format():
+    from lstm_edge.converters.recipes import RECIPES, recipe
+
+    assert len(RECIPES) >= 9
+    for name, r in RECIPES.items():
+        family = "tflite-step" if name.startswith("tflite-step-") else r.format
+        assert r.name == name and r.parent == f"{family}-fp32"          # judged against its own format's fp32
+        assert r.parent.startswith(r.format) and r.suffix == (".onnx" if r.format == "onnx" else ".tflite")
+        assert r.attempts and all(isinstance(a, dict) for a in r.attempts)
+    assert recipe("tflite-step-fp16").parent == "tflite-step-fp32"
+    with pytest.raises(UsageError, match="choose from") as e:
+        recipe("onnx-int3")
+    assert e.value.exit_code == 2
+
+
+def test_converter_self_check_names_every_failure_at_once():
+    from lstm_edge.converters.validate import check_outputs
+
+    want = {"y": np.zeros((2, 3, 1)), "hn": np.zeros((1, 2, 4)), "cn": np.zeros((1, 2, 4))}
+    assert check_outputs({k: v.astype(np.float32) for k, v in want.items()}, want, ("y", "hn", "cn"), 1e-5, 1e-5) == []
+    y = np.zeros((2, 3, 1), np.float32)
+    y[1, 2, 0] = 0.5
+    got = {"y": y, "hn": np.full((1, 2, 4), np.nan, np.float32), "cn": np.zeros((1, 2, 5), np.float32)}
+    failures = check_outputs(got, want, ("y", "hn", "cn"), 1e-5, 1e-5)
+    assert len(failures) == 3
+    assert "output 'y' differs from PyTorch at (1, 2, 0)" in failures[0]
+    assert "'hn' has non-finite values" in failures[1] and "'cn' shape (1, 2, 5)" in failures[2]
+    failures = check_outputs({"y": y.astype(np.float64)}, want, ("y", "cn"), 1.0, 0.0)
+    assert failures == ["output 'y' dtype float64, expected float32", "output 'cn' missing (got ['y'])"]

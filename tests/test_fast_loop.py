@@ -106,7 +106,7 @@ def test_every_package_has_a_fast_test(request):
             if package:
                 touched[package].add(f"{path.name}::{name}")
     untouched = sorted(p for p, t in touched.items() if not t)
-    assert not untouched, (f"no fast test imports a module of {untouched}: add one (tests/test_fast_units.py), "
+    assert not untouched, (f"no fast test imports a module of {untouched}: add one (tests/test_<stage>.py), "
                            "or the package drops out of `make test-fast`")
 
 
@@ -119,7 +119,7 @@ def test_the_guard_sees_imports_and_packages():
     assert package_of("numpy.testing", known) is None
     top, _ = file_imports(Path(__file__).resolve())
     assert {"ast", "subprocess", "functools.lru_cache"} <= top
-    _, units = file_imports(TESTS / "test_fast_units.py")
+    _, units = file_imports(TESTS / "test_byo.py")
     assert "lstm_edge.byo.inspect.inspect" in units["test_inspect_reads_a_users_architecture_without_converting"]
     # nested packages are found, by their installed names; a data folder without __init__.py is none
     assert {"lstm_edge.model", "lstm_edge.bundle", "lstm_edge.bench", "lstm_edge.converters", "lstm_edge.runtime"} <= known

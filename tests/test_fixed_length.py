@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from lstm_edge.errors import InvalidInputError
-from test_fast_units import feeds, tiny_onnx
+from units import feeds, tiny_onnx
 
 
 def unrolled_counter(tmp_path, steps=5, name="counter.onnx", **sidecar):

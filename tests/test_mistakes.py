@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import tiny_spec_dict
 from lstm_edge.cli import app
 from lstm_edge.errors import EXIT_CODES, LstmEdgeError, code, exit_code_summary
 from lstm_edge.runtime.__main__ import main as harness
@@ -189,38 +188,9 @@ def write_inputs(tmp: Path, argv: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    """An untrained checkpoint ({ckpt}) and a copy with its ONNX artefact ({exported}), in seconds."""
-    import torch
-
-    from lstm_edge.exporting.artifacts import export
-    from lstm_edge.model.network import SequenceLSTM
-    from lstm_edge.model.spec import spec_from_dict
-    from lstm_edge.tasks import task_for, task_name
-    from lstm_edge.train.checkpoint import save_checkpoint
-    from lstm_edge.train.fit import model_dims
-
-    spec = spec_from_dict(tiny_spec_dict(parity={"batch_sizes": [1, 3], "lengths": [1, 40]}))
-    task = task_for(spec)
-    data = task.load(None)
-    dims = model_dims(spec, data)
-    torch.manual_seed(0)
-    model = SequenceLSTM(**dims).eval()
-    test, val = task.eval_set(data, "test"), task.eval_set(data, "val")
-    with torch.no_grad():
-        y, _, _ = model(torch.from_numpy(test["x"]), *model.zero_state(len(test["x"])))
-    meta = {"model": spec.name, "spec": spec.to_dict(), "dims": dims, "task": {"name": task_name(spec), **data.extra},
-            "features": list(data.features), "targets": list(data.targets), "normalization": data.normalization,
-            "data_source": data.source, "training": {"epochs": 0, "best_val_loss": None, "seconds": 0.0, "history": []},
-            "test_metrics": task.score(y.numpy(), test)}
-    root = tmp_path_factory.mktemp("mistakes")
-    ckpt, exported = root / "ckpt", root / "exported"
-    ckpt.mkdir()
-    save_checkpoint(ckpt, {k: v.numpy().copy() for k, v in model.state_dict().items()}, meta, test,
-                    {"x": data.train.x[:16]}, val)
-    shutil.copytree(ckpt, exported)
-    export(exported, ["onnx"])
-    return {"{ckpt}": ckpt, "{exported}": exported}
+def checkpoints(untrained, exported):
+    """An untrained checkpoint ({ckpt}) and a copy with its ONNX artefact ({exported}): conftest.py's."""
+    return {"{ckpt}": untrained[0], "{exported}": exported[0]}
 
 
 def snapshot(d: Path) -> dict:

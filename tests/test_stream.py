@@ -8,9 +8,11 @@ from typer.testing import CliRunner
 
 from lstm_edge.cli import app
 from lstm_edge.errors import InvalidInputError
+from lstm_edge.errors import UsageError
 from lstm_edge.runtime import Stream, open_runner
 
-pytestmark = pytest.mark.slow   # every test streams through the artefacts of the trained tiny run
+# Marked slow test by test (the fast test at the end is not): every other test streams through the
+# artefacts of the trained tiny run.
 
 L, H, F = 2, 8, 4
 STREAMING = ["onnx-fp32.onnx", "tflite-step-fp32.tflite"]
@@ -27,6 +29,7 @@ def whole(out, artifact, x):
     return open_runner(out / name).run({"x": x, "h0": zero, "c0": zero})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("artifact", STREAMING)
 def test_stepping_and_chunks_of_7_equal_the_whole_sequence_over_10000_steps(tiny_run, artifact):
     out, _ = tiny_run
@@ -42,6 +45,7 @@ def test_stepping_and_chunks_of_7_equal_the_whole_sequence_over_10000_steps(tiny
     assert one.steps == seven.steps == 10_000
 
 
+@pytest.mark.slow
 def test_the_step_artefact_carries_the_cell_state_the_fused_one_cannot(tiny_run):
     from lstm_edge.train.checkpoint import load_checkpoint
     from lstm_edge.model.network import TorchRunner, load_model
@@ -58,6 +62,7 @@ def test_the_step_artefact_carries_the_cell_state_the_fused_one_cannot(tiny_run)
         Stream(open_runner(out / "tflite-fp32.tflite"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("artifact", STREAMING)
 def test_reset_and_independent_streams(tiny_run, artifact):
     out, _ = tiny_run
@@ -73,6 +78,7 @@ def test_reset_and_independent_streams(tiny_run, artifact):
     assert a.steps == 30
 
 
+@pytest.mark.slow
 def test_batch_rows_are_separate_streams(tiny_run):
     out, _ = tiny_run
     x = long_input(b=2, t=100, seed=6)
@@ -82,6 +88,7 @@ def test_batch_rows_are_separate_streams(tiny_run):
         np.testing.assert_allclose(both[row:row + 1], alone, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_verify_reports_streaming_to_10000_steps(tiny_run):
     out, report = tiny_run
     by_stage = {r.stage: r for r in report.streaming}
@@ -104,6 +111,7 @@ def write_csv(path, rows, seed=0):
             f.write(",".join(f"{x:.4f}" for x in v) + "\n")
 
 
+@pytest.mark.slow
 def test_stream_command_on_a_csv(tiny_run, tmp_path):
     out, _ = tiny_run
     write_csv(tmp_path / "live.csv", 300)
@@ -118,6 +126,7 @@ def test_stream_command_on_a_csv(tiny_run, tmp_path):
     assert r.exit_code == 3 and "'load'" in r.output
 
 
+@pytest.mark.slow
 def test_stream_memory_stays_flat(tiny_run, tmp_path):
     """Peak Python memory of a session does not grow with the input's length (rows are never kept)."""
     from lstm_edge.stream.session import stream_session
@@ -134,6 +143,7 @@ def test_stream_memory_stays_flat(tiny_run, tmp_path):
     assert peaks[1] < peaks[0] + 1_000_000, peaks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("artifact,atol", [("onnx-fp32.onnx", 0.0), ("tflite-step-fp32.tflite", 1e-5),
                                            ("tflite-step-fp16.tflite", 1e-5), ("onnx-int8-dynamic.onnx", 0.0)])
 @pytest.mark.parametrize("batch", [1, 3])
@@ -161,9 +171,38 @@ def test_stepper_equals_the_stream(tiny_run, artifact, atol, batch):
         stepper.step(xs[0].astype(np.float64))
 
 
+@pytest.mark.slow
 def test_stepper_refuses_an_artefact_without_the_cell_state(tiny_run):
     from lstm_edge.runtime.fast_step import open_stepper
 
     out, _ = tiny_run
     with pytest.raises(InvalidInputError, match="cell state"):
         open_stepper(out / "tflite-fp32.tflite")
+
+
+# ---------------------------------------------------------------------------------------------
+# lstm_edge.stream: a live session over the exported ONNX artefact
+
+def test_stream_session_forecasts_each_row_of_a_csv(untrained, exported, tmp_path):
+    from lstm_edge.data.sensor import generate_sensor_series
+    from lstm_edge.stream.session import stream_session
+
+    out, _, _ = exported
+    _, _, meta = untrained
+    series = generate_sensor_series(days=2, seed=5)
+    cols = [series.columns.index(c) for c in meta["features"]]
+    rows = series.values[:30, cols]
+    csv = tmp_path / "live.csv"
+    csv.write_text(",".join(meta["features"]) + "\n" + "\n".join(",".join(f"{v:.4f}" for v in r) for r in rows) + "\n")
+    steps = list(stream_session(out, csv))
+    assert [s.t for s in steps] == list(range(30))
+    assert all(set(s.forecast) == set(meta["targets"]) and np.isfinite(list(s.forecast.values())).all() for s in steps)
+    spike = rows.copy()
+    spike[20, meta["features"].index(meta["targets"][0])] += 1e4          # far outside any forecast
+    csv.write_text(",".join(meta["features"]) + "\n" + "\n".join(",".join(f"{v:.4f}" for v in r) for r in spike) + "\n")
+    flagged = [s.t for s in stream_session(out, csv) if s.anomalies]
+    assert 20 in flagged
+    with pytest.raises(UsageError, match="does not exist"):
+        list(stream_session(out, csv, artifact="tflite-step-fp32.tflite"))
+    with pytest.raises(InvalidInputError, match="no model.json"):
+        list(stream_session(tmp_path, csv))
