@@ -144,19 +144,21 @@ def inspect(model, example) -> Architecture:
         raise InvalidInputError(f"after the recurrent layer only one Linear head (then activations) is supported; "
                                 f"forward calls {[f'{c[0]} ({type(c[1]).__name__})' for c in after]}")
     arch.post, arch.post_args = [type(c[1]).__name__ for c in rest], [_args(c) for c in rest]
+    head_kinds = None
     if head:
         arch.head = head[0]
         seq = calls[k][3][0]                          # the RNN's output sequence
         seq_bt = seq if rnn.batch_first else seq.transpose(0, 1)        # (B, T, D·H)
         given = head[2][0]
         candidates = {"step": seq, "last": seq_bt[:, -1], "mean": seq_bt.mean(dim=1)}
-        arch.head_kind = next((kind for kind, v in candidates.items()
-                               if v.shape == given.shape and torch.allclose(v, given, atol=1e-6)), "unknown")
-        if arch.head_kind == "unknown":
+        head_kinds = [kind for kind, v in candidates.items()     # at T = 1 the last step is the mean: both match,
+                      if v.shape == given.shape and torch.allclose(v, given, atol=1e-6)]   # _find_post decides
+        if not head_kinds:
             raise InvalidInputError(f"the head '{arch.head}' is given neither every step, the last step nor the mean "
                                     "over steps of the recurrent output; those three are supported")
+        arch.head_kind = head_kinds[0]
     _check_rnn_input(model, arch, example, calls[k][2][0])
-    _find_post(model, arch, example, own)
+    _find_post(model, arch, example, own, head_kinds)
     return arch
 
 
@@ -213,10 +215,12 @@ def _check_rnn_input(model, arch, x, given) -> None:
                                 hint="move that op out of forward(), or make it a supported layer (support.py)")
 
 
-def _find_post(model, arch, x, own) -> None:
+def _find_post(model, arch, x, own, head_kinds=None) -> None:
     """Bare ops after the head: the first chain of table ops (support.post_candidates) that turns the
     structure's output into forward()'s at the example and at a second input of another size; then
-    B = T = 1, where an op that depends on sizes (squeeze() without a dim) shows."""
+    B = T = 1, where an op that depends on sizes (squeeze() without a dim) shows. `head_kinds`: the
+    head's kinds that match at the example (last and mean both, at T = 1): the second input, two
+    steps longer, tells them apart."""
     import torch
 
     bx = 0 if arch.batch_first else 1
@@ -227,7 +231,7 @@ def _find_post(model, arch, x, own) -> None:
           if arch.input_kind == "embedding" else 2 * torch.randn(shape, generator=g, dtype=x.dtype))
     pairs = [(x, own), (x2, run(model, x2, "a second random input of another size"))]
     fixed = list(zip(arch.post, arch.post_args))
-    kinds = [arch.head_kind] if arch.head else ["none", "last", "mean"]
+    kinds = head_kinds or ([arch.head_kind] if arch.head else ["none", "last", "mean"])
     nearest = None
     for kind in kinds:
         arch.head_kind = kind
