@@ -115,7 +115,7 @@ def _byo(out: Path, format: Format, module, weights, example_shape, init_args) -
 
     from lstm_edge.byo.export import export_module
     from lstm_edge.byo.load import load_module, load_weights
-    from lstm_edge.cli._shapes import check_example_shape
+    from lstm_edge.byo.example_shape import check_example_shape
 
     model = load_module(module, init_args)
     load_weights(model, weights)

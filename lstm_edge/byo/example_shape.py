@@ -1,4 +1,4 @@
-"""`export --module … --example-shape B,T,F` against the module, before any export work.
+"""A user's example shape against their module, before any export work (`export --module … --example-shape B,T,F`).
 
 The first layer forward() calls is found with a forward pre-hook that stops the call before
 that layer computes anything, so the check costs one partial forward. Its input width
