@@ -77,11 +77,13 @@ class ChildRunner:
         self.name = f"child:{self.path.name}"
         self.input_names, self.output_names = inner.input_names, inner.output_names
         self.missing, self.info, self.unrolled = inner.missing, inner.info, inner.unrolled
-        x = inner.expected["x"]
-        self.expected = inner.expected | ({"x": (x[0], None, *x[2:])} if is_step_artifact(inner) else {})
+        self.x_spec = inner.x_spec
+        x, t = list(inner.expected["x"]), inner.x_spec.time_axis
+        x[t] = None if is_step_artifact(inner) else x[t]
+        self.expected = inner.expected | {"x": tuple(x)}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        check_inputs(feeds, self.expected, self.name, fixed=self.unrolled)
+        check_inputs(feeds, self.expected, self.name, fixed=self.unrolled, spec=self.x_spec)
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
             np.savez(src, **feeds)

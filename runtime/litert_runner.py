@@ -8,6 +8,8 @@ in through ordinary inputs), so nothing leaks from one call into the next.
 - int8 inputs/outputs (the tflite-int8-io recipe): values are quantized with the tensor's
   own scale and zero point on the way in and dequantized on the way out — explicitly,
   as the artefact declares, never as a silent cast of the caller's data.
+- a user's module (BYO): x in its own layout and dtype, as the sidecar says (contract.XSpec):
+  the batch axis of a time-major x (T, B, F) is resized, int64 token ids are passed as they are.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.contract import check_inputs, pin_time_steps, run_by_row
+from lstm_edge.runtime.contract import check_inputs, declare, run_by_row, x_spec
 
 SIGNATURE = "serving_default"
 
@@ -58,19 +60,21 @@ class LiteRTRunner:
         # whatever the static shape says; the time axis is whatever the signature declares
         # (-1 for sequence artefacts, 1 for step artefacts, T for an unrolled BYO graph), and
         # is held here: LiteRT's signature runner would resize a declared T without a word.
+        # Which axis is which is the sidecar's x layout ((T, B, F) for a time-major module).
         sig = {n: [int(d) for d in inputs[n]["shape_signature"]] for n in inputs}
-        x = sig["x"]
-        declared = {"x": (None, None if x[1] == -1 else x[1], *x[2:])}
+        bx = x_spec(self.info, self.path).batch_axis
+        declared = {"x": tuple(None if k == bx or d == -1 else d for k, d in enumerate(sig["x"]))}
         declared |= {s: (sig[s][0], None, *sig[s][2:]) for s in ("h0", "c0") if s in sig}   # a GRU has no c0
         if "h0" not in declared:
             raise KeyError("h0")
-        self.expected, self.unrolled = pin_time_steps(declared, self.info, self.path)
+        x_dtype = "int64" if inputs["x"]["dtype"] == np.int64 else np.dtype(inputs["x"]["dtype"]).name
+        self.expected, self.unrolled, self.x_spec = declare(declared, self.info, self.path, x_dtype=x_dtype)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        check_inputs(feeds, self.expected, self.name, fixed=self.unrolled)
-        if self.batch_resizable or feeds["x"].shape[0] == 1:
+        check_inputs(feeds, self.expected, self.name, fixed=self.unrolled, spec=self.x_spec)
+        if self.batch_resizable or feeds["x"].shape[self.x_spec.batch_axis] == 1:
             return self._invoke(feeds)
-        return run_by_row(self._invoke, feeds, self.output_names)
+        return run_by_row(self._invoke, feeds, self.output_names, self.x_spec)
 
     def _invoke(self, feeds: dict) -> dict:
         args = {}

@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.contract import check_inputs, pin_time_steps, run_by_row
+from lstm_edge.runtime.contract import check_inputs, declare, run_by_row
 
 
 class OnnxRuntimeRunner:
@@ -26,13 +26,17 @@ class OnnxRuntimeRunner:
             raise InvalidInputError(f"{self.path}: onnxruntime cannot load this model: {str(e)[:300]}")
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
-        declared = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape) for i in self.session.get_inputs()}
-        self.expected, self.unrolled = pin_time_steps(declared, self.info, self.path)
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        declared = {n: tuple(d if isinstance(d, int) else None for d in i.shape) for n, i in inputs.items()}
+        x = inputs.get("x")                 # a graph without one is opened, and every call refused by name
+        x_dtype = {"tensor(float)": "float32", "tensor(int64)": "int64"}.get(x.type, x.type) if x else None
+        self.expected, self.unrolled, self.x_spec = declare(declared, self.info, self.path, x_dtype=x_dtype,
+                                                            x_axes=tuple(x.shape) if x else None)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        check_inputs(feeds, self.expected, self.name, fixed=self.unrolled)
-        if not self.info.get("batch_resizable", True) and feeds["x"].shape[0] > 1:
-            return run_by_row(self._invoke, feeds, self.output_names)   # its rows would mix (contract.py)
+        check_inputs(feeds, self.expected, self.name, fixed=self.unrolled, spec=self.x_spec)
+        if not self.info.get("batch_resizable", True) and feeds["x"].shape[self.x_spec.batch_axis] > 1:
+            return run_by_row(self._invoke, feeds, self.output_names, self.x_spec)   # its rows would mix (contract.py)
         return self._invoke(feeds)
 
     def _invoke(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.runtime.contract import check_inputs, is_step_artifact
+from lstm_edge.runtime.contract import XSpec, check_inputs, is_step_artifact
 
 
 class Stream:
@@ -23,6 +23,10 @@ class Stream:
             raise InvalidInputError(
                 f"{runner.name} does not return the cell state 'cn', so it cannot carry a stream",
                 hint="use a streaming artefact: onnx-fp32.onnx, or tflite-step-fp32.tflite for TFLite")
+        spec = getattr(runner, "x_spec", XSpec())
+        if spec[:2] != XSpec()[:2]:                    # a user's module's own x (contract.XSpec)
+            raise InvalidInputError(f"{runner.name} takes {spec.describe()}; a Stream feeds x (B, k, F) float32 chunks",
+                                    hint="run whole sequences with open_runner(…).run, passing hn/cn back as h0/c0")
         self.L, _, self.H = runner.expected["h0"]
         # Only a step artefact is fed piece by piece; an artefact unrolled at a fixed T gets each
         # chunk whole and refuses one of another length (chunking a last-step head would stack answers).

@@ -175,12 +175,3 @@ def refusals(c: dict) -> list[str]:
 
 def format_refusals(c: dict, formats: list[str]) -> dict[str, str]:
     return {"onnx": "ONNX's LSTM op has no projection"} if c["proj"] and "onnx" in formats else {}
-
-
-def runner_gap(c: dict) -> str | None:
-    """Why lstm-edge's runners cannot run this config's artefacts (the known gap, xfail below)."""
-    if c["input"] == "embedding":
-        return "x is int64 token ids; the runners take float32 x only"
-    if not c["batch_first"]:
-        return "x is (T, B, F); the runners read x as (B, T, F)"
-    return None

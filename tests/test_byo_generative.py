@@ -11,8 +11,10 @@ CLI (`lstm-edge export OUT --module net.py:Net --weights … --example-shape …
 
 - exit 0, and every artefact in OUT/byo-report.json, opened with lstm_edge.runtime.open_runner,
   matches PyTorch (the module with its state made explicit, byo/wrap.py) within the fp32 budget
-  (atol = rtol = 1e-5) at two batch sizes × two lengths — an artefact unrolled at a fixed T
-  (sidecar "fixed_time_steps") at that T, and another T is refused with exit 3 naming its T;
+  (atol = rtol = 1e-5) at two batch sizes × two lengths, fed x in the module's own layout and
+  dtype — (T, B, F) for a time-major module, int64 token ids for an Embedding input, as the
+  sidecar's "x_layout" / "x_dtype" say — an artefact unrolled at a fixed T (sidecar
+  "fixed_time_steps") at that T, and another T is refused with exit 3 naming its T;
 - or exit 3 naming what is refused (the layer, the forward() feature, or the format), with OUT
   absent — or, when one format is refused and the other written, OUT holding exactly that one
   with its parity, and the refusal in the report;
@@ -25,10 +27,12 @@ config's outcome to byo-generative-outcomes-<format>.json in their tmp directory
 derandomized (the same every run), plus explicit ones for the bugs this test found (MEAN_AT_T1);
 a failure shrinks to the minimal config, which the assertion message prints with its net.py.
 
-Known gap (issue 22; xfail strict below): open_runner assumes lstm-edge's own contract, x (B, T, F)
-float32, so a BYO artefact of a time-major module (x (T, B, F)) or of an Embedding input (x int64
-ids) is refused by every lstm-edge runner although the artefact is right. For those configs the
-generative test checks parity through the runtimes directly (onnxruntime, LiteRT's interpreter).
+Issue 22's runner gap, closed: lstm-edge's runners used to take x as (B, T, F) float32 only and
+refused every time-major or Embedding artefact, so those configs were checked through the runtimes
+directly. The runners now read x's layout, dtype and vocabulary from the sidecar
+(runtime/contract.py, XSpec), and every config is checked through open_runner;
+`test_open_runner_takes_a_byo_artifact_in_its_own_layout` pins one of each. x given any other way
+(float ids, ids outside the vocabulary, a time-major x as (B, T, F)) is refused by name: tests/test_runners.py.
 """
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ from lstm_edge.cli import app
 from lstm_edge.errors import InvalidInputError
 from lstm_edge.runtime.budget import elements_within
 
-from byo_generator import REASONS, configs, example_shape, format_refusals, refusals, runner_gap, source
+from byo_generator import REASONS, configs, example_shape, format_refusals, refusals, source
 
 ATOL = RTOL = 1e-5
 BATCHES = (1, 3)
@@ -89,49 +93,15 @@ def beside(out: Path) -> list[str]:
 
 # --- parity through the runners ------------------------------------------------------------------
 
-class RawRunner:
-    """The runtimes themselves, for the configs lstm-edge's runners cannot take (runner_gap): the
-    module's own x layout and dtype, states (L·D, B, H); a fused TFLite artefact one row per call."""
-
-    def __init__(self, path: Path, info: dict, bx: int, y_bx: int):
-        self.path, self.info, self.bx, self.y_bx = path, info, bx, y_bx
-        self.missing = dict(info.get("missing_outputs", {}))
-        self.unrolled = info.get("fixed_time_steps")
-        if path.suffix == ".onnx":
-            import onnxruntime as ort
-
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            self.output_names = tuple(o.name for o in self.session.get_outputs())
-        else:
-            from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-            self.signature = Interpreter(model_path=str(path), experimental_op_resolver_type=(   # as LiteRTRunner
-                OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)).get_signature_runner()
-            self.output_names = tuple(info["outputs"])
-
-    def _one(self, feeds):
-        if self.path.suffix == ".onnx":
-            return dict(zip(self.output_names, self.session.run(None, feeds)))
-        return {k: np.array(v) for k, v in self.signature(**feeds).items()}
-
-    def run(self, feeds: dict) -> dict:
-        if self.path.suffix == ".onnx" or self.info.get("path_taken") != "fused":
-            return self._one(feeds)
-        B = feeds["h0"].shape[1]
-        rows = [self._one({k: np.ascontiguousarray(np.take(v, [b], axis=self.bx if k == "x" else 1))
-                           for k, v in feeds.items()}) for b in range(B)]
-        return {k: np.concatenate([r[k] for r in rows], axis=self.y_bx if k == "y" else 1) for k in rows[0]}
-
-
 def architecture(report: dict):
     from lstm_edge.byo.inspect import Architecture
 
     return Architecture(**{k: v for k, v in report["architecture"].items() if k not in ("description", "state_layout")})
 
 
-def check_artifact(path: Path, info: dict, report: dict, net, c: dict, *, raw: bool) -> dict:
-    """One artefact against PyTorch at BATCHES × two lengths (its fixed T only, if it has one);
-    another T refused. → {output: worst |Δ|}."""
+def check_artifact(path: Path, info: dict, report: dict, net, c: dict) -> dict:
+    """One artefact, opened with open_runner, against PyTorch at BATCHES × two lengths (its fixed T
+    only, if it has one), x in the module's own layout and dtype; another T refused. → {output: worst |Δ|}."""
     from lstm_edge.byo.wrap import Stateful, state_shapes
     from lstm_edge.runtime import open_runner
     from lstm_edge.runtime.feeds import random_inputs
@@ -139,14 +109,15 @@ def check_artifact(path: Path, info: dict, report: dict, net, c: dict, *, raw: b
     arch = architecture(report)
     wrapper = Stateful(net, arch).eval()
     inputs, outputs = report["inputs"], report["outputs"]
-    bx = 0 if arch.batch_first else 1
-    y_bx = bx if arch.head_kind in ("step", "none") else 0
-    runner = RawRunner(path, info, bx, y_bx) if raw else open_runner(path)
+    runner = open_runner(path)
+    vocab = c.get("vocab") if c["input"] == "embedding" else None
+    layout = ("BT" if arch.batch_first else "TB") + ("" if vocab else "F")       # the module's own x, as the sidecar says
+    y_axis = (0 if arch.batch_first else 1) if arch.head_kind in ("step", "none") else 0
+    assert runner.x_spec == (layout, "int64" if vocab else "float32", vocab, y_axis), (runner.x_spec, info)
     T = c["time"]
     fixed = info.get("fixed_time_steps")
     assert fixed in (None, T), f"{path.name}: fixed_time_steps {fixed}, exported at T = {T}"
     lengths = (fixed,) if fixed else (1, T + 3)
-    vocab = c.get("vocab") if c["input"] == "embedding" else None
     worst: dict[str, float] = {}
 
     def feeds(b: int, t: int, seed: int) -> dict:
@@ -171,14 +142,9 @@ def check_artifact(path: Path, info: dict, report: dict, net, c: dict, *, raw: b
                 assert elements_within(v, want[k], ATOL, RTOL), f"{where}: '{k}' differs from PyTorch by {err:.3g}"
                 worst[k] = max(worst.get(k, 0.0), err)
     if fixed:                           # an unrolled artefact takes its T only, loudly
-        f = feeds(BATCHES[-1], fixed + 1, 7)
-        if raw:                         # LiteRT itself: the graph's UNPACK refuses another T at prepare
-            with pytest.raises((RuntimeError, ValueError)):
-                runner.run(f)
-        else:
-            with pytest.raises(InvalidInputError) as e:
-                runner.run(f)
-            assert e.value.exit_code == 3 and f"takes exactly T = {fixed} time steps" in str(e.value), str(e.value)
+        with pytest.raises(InvalidInputError) as e:
+            runner.run(feeds(BATCHES[-1], fixed + 1, 7))
+        assert e.value.exit_code == 3 and f"takes exactly T = {fixed} time steps" in str(e.value), str(e.value)
     return worst
 
 
@@ -215,18 +181,16 @@ def check_contract(c: dict, where: Path, fmt: str) -> dict:
     assert sorted(x["format"] for x in report["refused"]) == sorted(by_format), shown
     files = {"byo-report.json"} | {n for a in report["artifacts"] for n in (a["artifact"], a["artifact"] + ".json")}
     assert {p.name for p in out.iterdir()} == files, shown                  # all of it, nothing else
-    gap = runner_gap(c)
     worst, paths = {}, []
     for a in report["artifacts"]:
         info = json.loads((out / f"{a['artifact']}.json").read_text())
         try:
-            worst[a["artifact"]] = check_artifact(out / a["artifact"], info, report, net, c, raw=gap is not None)
+            worst[a["artifact"]] = check_artifact(out / a["artifact"], info, report, net, c)
         except AssertionError as e:
             raise AssertionError(f"{e}\n{shown}") from None
         paths.append(f"{a['format']}:{a['path_taken']}")
     return {"outcome": "exported", "reason": "; ".join(REASONS[p] for p in by_format.values()) + (" refused" if by_format else ""),
-            "artifacts": paths, "runner": "raw runtime (" + gap + ")" if gap else "open_runner",
-            "max_abs": worst, "seconds": time.perf_counter() - t0}
+            "artifacts": paths, "max_abs": worst, "seconds": time.perf_counter() - t0}
 
 
 # --- the collector and its table ---------------------------------------------------------------
@@ -317,9 +281,9 @@ def test_generated_modules_all_formats(outcomes, base):
     generated("all", FULL_EXAMPLES, outcomes, base)
 
 
-# --- the known gap: lstm-edge's runners and a BYO artefact's own x layout ----------------------
+# --- lstm-edge's runners and a BYO artefact's own x layout (issue 22: they used to refuse it) ---------
 
-GAP = {   # minimal configs of each class runner_gap names (ONNX only: ~1 s each)
+OWN_LAYOUT = {   # one minimal config of each kind of x lstm-edge's own contract does not have (ONNX: ~1 s each)
     "time-major": {"input": "none", "features": 1, "in_act": None, "rnn": "GRU", "layers": 1, "hidden": 3,
                    "bidirectional": False, "proj": 0, "rnn_bias": True, "batch_first": False, "head": "last",
                    "head_bias": True, "out": 1, "post": "none", "signature": "x", "batch": 1, "time": 2},
@@ -329,15 +293,13 @@ GAP = {   # minimal configs of each class runner_gap names (ONNX only: ~1 s each
 }
 
 
-@pytest.mark.xfail(strict=True, raises=InvalidInputError,
-                   reason="issue 22: open_runner takes x as (B, T, F) float32 only; a BYO artefact keeps the module's "
-                          "layout (time-major (T, B, F)) and dtype (int64 ids), so every lstm-edge runner refuses it")
-@pytest.mark.parametrize("name", list(GAP))
+@pytest.mark.parametrize("name", list(OWN_LAYOUT))
 def test_open_runner_takes_a_byo_artifact_in_its_own_layout(name, tmp_path):
-    c = GAP[name]
-    assert runner_gap(c)
+    """The sidecar says x's layout and dtype, and open_runner takes x so (check_artifact). x given
+    any other way is named by the runner: tests/test_runners.py, over every runner."""
+    c = OWN_LAYOUT[name]
     r, out, net = cli_export(c, tmp_path, "onnx")
     assert r.exit_code == 0, r.output
     report = json.loads((out / "byo-report.json").read_text())
     info = json.loads((out / "model.onnx.json").read_text())
-    check_artifact(out / "model.onnx", info, report, net, c, raw=False)
+    check_artifact(out / "model.onnx", info, report, net, c)

@@ -69,12 +69,13 @@ def test_refused_by_name_with_exit_3_and_no_output(users, tmp_path, cls, shape, 
 
 
 def test_an_error_in_forward_is_the_users_exit_3(users, tmp_path):
-    """The user's forward() raising (here a wrong feature count, which the CLI also checks up front)
-    is theirs to see, with the input's shape: exit 3, not an internal error."""
+    """A wrong feature count from Python (lstm_edge.export) is named by the first layer, as the CLI's
+    --example-shape is: exit 3 before any work, not torch's "mat1 and mat2" as an internal error."""
     import lstm_edge
 
     _, scope = users
-    with pytest.raises(InvalidInputError, match=r"forward\(\) fails on the example, x of shape \(2, 7, 5\)") as e:
+    with pytest.raises(InvalidInputError, match=r"the example of shape \(2, 7, 5\): the module's first layer `lstm` "
+                                                r"\(nn.LSTM, input_size 4\) takes 4 features") as e:
         lstm_edge.export(scope["Plain"](), np.zeros((2, 7, 5), np.float32), tmp_path / "out")
     assert e.value.exit_code == 3 and nothing_beside(tmp_path / "out") == []
 

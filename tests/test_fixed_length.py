@@ -137,6 +137,27 @@ def test_the_device_harness_refuses_another_T(tmp_path):
     assert not (tmp_path / "x7.out.npz").exists()
 
 
+def test_a_time_major_artifact_is_held_to_its_T_on_its_time_axis(tmp_path):
+    """x (T, B, F) as the sidecar's "x_layout" says: T pinned on axis 0, the batch read on axis 1,
+    by open_runner and by the harness (zero states sized from x's batch axis)."""
+    from lstm_edge.runtime import open_runner
+    from lstm_edge.runtime.harness.bundle_files import Bundle
+    from lstm_edge.runtime.harness.run import run_bundle
+
+    path = unrolled_counter(tmp_path, x_layout="TBF", y_batch_axis=1)
+    runner = open_runner(path)
+    assert runner.expected["x"] == (5, None, 3) and runner.x_spec.time_axis == 0
+    time_major = {k: v.transpose(1, 0, 2) if k == "x" else v for k, v in feeds(B=2, T=5).items()}
+    assert runner.run(time_major)["y"].shape == (5, 2, 2)
+    assert "got x with T = 2" in refused(runner.run, feeds(B=2, T=5))        # given (B, T, F), read as (T, B, F)
+    assert "got x with T = 7" in refused(runner.run, {k: v.transpose(1, 0, 2) if k == "x" else v
+                                                      for k, v in feeds(B=2, T=7).items()})
+    bundle = Bundle(tmp_path, {"model": {"num_layers": 2, "hidden_size": 4}, "artifacts": [
+        {"file": "counter.onnx", "stage": "byo-onnx", "runtime": "onnxruntime", "outputs": ["y", "hn", "cn"]}]}, {})
+    np.savez(tmp_path / "x.npz", x=np.zeros((5, 7, 3), np.float32))
+    assert "x (5, 7, 3) → y (5, 7, 2), hn (2, 7, 4)" in run_bundle(bundle, tmp_path / "x.npz")
+
+
 # ---------------------------------------------------------------------------------------------
 # The real thing: a GRU with a last-step head through `lstm_edge.export` (BYO), TFLite by TensorFlow
 

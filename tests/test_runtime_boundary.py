@@ -2,6 +2,7 @@
 
 Below the boundary, runtime's own code on a tiny ONNX counter (units.py), fast: sniff, budget,
 runner input checks, Stream, the device harness."""
+import json
 import pathlib
 import pickle
 import subprocess
@@ -111,6 +112,23 @@ def test_stream_carries_the_state_across_calls_and_chunks(tmp_path):
     assert s.steps == 0 and not s.h.any() and not s.c.any()
     with pytest.raises(InvalidInputError, match="does not return the cell state 'cn'"):
         Stream(open_runner(tiny_onnx(tmp_path / "no-cn.onnx", with_cn=False)))
+
+
+def test_rows_run_one_per_call_are_split_and_stacked_on_their_batch_axes(tmp_path):
+    """A time-major artefact whose rows must not share a call: x split on axis 1, y stacked on its own."""
+    from lstm_edge.runtime import Stream, open_runner
+
+    path = tiny_onnx(tmp_path / "counter.onnx")                 # y = x[:, :, :2], hn = h0 + 1, cn = c0 + 2
+    (tmp_path / "counter.onnx.json").write_text(json.dumps({"x_layout": "TBF", "y_batch_axis": 1, "batch_resizable": False}))
+    runner, calls = open_runner(path), []
+    invoke = runner._invoke
+    runner._invoke = lambda f: calls.append(f["x"].shape) or invoke(f)
+    f = {"x": np.random.default_rng(0).standard_normal((5, 3, 3)).astype(np.float32),
+         "h0": np.zeros((2, 3, 4), np.float32), "c0": np.zeros((2, 3, 4), np.float32)}
+    out = runner.run(f)
+    assert calls == [(5, 1, 3)] * 3 and np.array_equal(out["y"], f["x"][:, :, :2]) and out["hn"].shape == (2, 3, 4)
+    with pytest.raises(InvalidInputError, match=r"takes x \(T, B, F\) float32; a Stream feeds x \(B, k, F\) float32 chunks"):
+        Stream(runner)                                                # it would read a (B, k, F) chunk as (T, B, F)
 
 
 def test_files_are_named_by_their_bytes_and_a_pickle_is_never_opened(tmp_path):

@@ -42,8 +42,12 @@ def first_layer(model, example):
     return reached[0] if reached else None
 
 
-def check_example_shape(model, example, given: str) -> None:
-    """Exit 3 when the example's feature count is not what the module's first layer takes."""
+def check_example_shape(model, example, given: str | None = None, *, label: str | None = None) -> None:
+    """Exit 3 when the example's feature count is not what the module's first layer takes. `given`: the
+    --example-shape as typed (None: the example came from Python, lstm_edge.export's example_inputs);
+    `label`: where the shape was given, when not on the command line (a project file's key)."""
+    label = label or (f"--example-shape {given}" if given else f"the example of shape {tuple(example.shape)}")
+    given = given or ",".join(str(v) for v in example.shape)
     import torch
     from torch import nn
 
@@ -66,9 +70,9 @@ def check_example_shape(model, example, given: str) -> None:
     what = f"`{path}` (nn.{type(layer).__name__}, {width} {takes})"
     if tuple(tensor.shape) == tuple(example.shape):      # forward() hands x straight to it
         better = ",".join(str(v) for v in example.shape[:-1]) + f",{takes}" if example.ndim >= 3 else f"{given},{takes}"
-        raise InvalidInputError(f"--example-shape {given}: the module's first layer {what} takes {takes} features, "
+        raise InvalidInputError(f"{label}: the module's first layer {what} takes {takes} features, "
                                 f"the example has {got} on its last axis",
                                 hint=f"--example-shape {better}")
-    raise InvalidInputError(f"--example-shape {given}: forward() hands its first layer {what} a tensor of shape "
+    raise InvalidInputError(f"{label}: forward() hands its first layer {what} a tensor of shape "
                             f"{tuple(tensor.shape)}, whose last axis is {got}, not {takes}",
                             hint=f"give x's shape as forward() expects it, with {takes} features where the first layer reads them")

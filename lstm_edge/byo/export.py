@@ -36,6 +36,9 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
     _check_out(out_dir)
     model = model.eval()
     ex = torch.as_tensor(np.asarray(example))
+    from lstm_edge.byo.example_shape import check_example_shape
+
+    check_example_shape(model, ex.numpy(), None)   # a wrong feature count: exit 3 naming the first layer, not torch's error
     arch = inspect(model, ex)                 # a refusal here has written nothing, not even a staging directory
     say(f"recognised: {arch.describe()}; state {arch.state_layout}")
     wrapper = Stateful(model, arch).eval()
@@ -44,13 +47,9 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
     vocab = model.get_submodule(arch.input_layer).num_embeddings if arch.input_kind == "embedding" else None
 
     def feeds(b: int, t: int, seed: int, zero: bool = False) -> dict:
-        from lstm_edge.byo.wrap import state_shapes
-        from lstm_edge.runtime.feeds import random_inputs
+        from lstm_edge.byo.wrap import module_feeds
 
-        shape = list(ex.shape)
-        shape[bx], shape[1 - bx] = b, t
-        return random_inputs(np.random.default_rng(seed), tuple(shape), state_shapes(arch, b), vocab=vocab,
-                             ids_dtype=np.int64, zero_state=zero)
+        return module_feeds(arch, tuple(ex.shape), vocab, b, t, seed, zero=zero)
 
     def torch_run(f: dict) -> dict:
         try:
@@ -74,7 +73,7 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
     cases |= {f"B={b} T={T}": feeds(b, T, 2000 + b) for b in BATCHES}     # the example's T: the general path's
     expected = {c: torch_run(f) for c, f in cases.items()}
     report = {"architecture": arch.__dict__ | {"description": arch.describe(), "state_layout": arch.state_layout},
-              "inputs": list(inputs), "outputs": list(outputs), "example_shape": list(ex.shape),
+              "inputs": list(inputs), "outputs": list(outputs), "example_shape": list(ex.shape), "y_batch_axis": y_axis,
               "budget": {"atol": ATOL, "rtol": RTOL}, "artifacts": [], "refused": []}
     with staged_output(Path(os.path.abspath(out_dir))) as staging:
         def shown(e: Exception) -> str:          # messages name OUT, not the staging directory
@@ -132,6 +131,16 @@ def _dynamic_axes(arch, bx: int, y: np.ndarray, y_bigger: np.ndarray, inputs, ou
     grew = {k: ("batch" if b == a + 1 else "time") for k, (a, b) in enumerate(zip(y.shape, y_bigger.shape)) if a != b}
     axes["y"] = grew
     return axes
+
+
+def _x_keys(arch, model, y_axis: int) -> dict:
+    """How the artefact takes x, for lstm-edge's runners (runtime/contract.py, XSpec): the module's own
+    layout and dtype — (T, B, F) for batch_first=False, int64 token ids (B, T) for an nn.Embedding —
+    the vocabulary the ids index, and where y's batch is."""
+    ids = arch.input_kind == "embedding"
+    keys = {"x_layout": ("BT" if arch.batch_first else "TB") + ("" if ids else "F"), "x_dtype": "int64" if ids else "float32",
+            "y_batch_axis": y_axis}
+    return keys | ({"vocab_size": int(model.get_submodule(arch.input_layer).num_embeddings)} if ids else {})
 
 
 def _compare(got: dict, want: dict, case: str, names) -> tuple[list[str], dict]:
@@ -196,7 +205,7 @@ def _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, path: Path, s
             "ops": sorted(set(ops)), "inputs": list(inputs), "outputs": list(outputs), "layout": arch.state_layout,
             "dynamic_axes": {k: {str(a): v for a, v in d.items()} for k, d in axes.items()},
             "parity_cases": list(cases), "max_abs_vs_pytorch": worst,
-            "latency_us_B1": _latency(run, feeds(1, T, 5)), "runtimes": ["onnxruntime"]}
+            "latency_us_B1": _latency(run, feeds(1, T, 5)), "runtimes": ["onnxruntime"]} | _x_keys(arch, wrapper.model, y_axis)
     say(f"ONNX parity over {len(cases)} cases: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
     return write_sidecar(path, info)
 
@@ -245,7 +254,9 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
             {"cn": "the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel does not expose its cell state"},
             "fixed_time_steps": None if route == "fused" else T, "layout": arch.state_layout,
             "converter_fixups": fixups, "parity_cases": list(judged), "max_abs_vs_pytorch": worst,
-            "runtimes": ["litert"]}
+            "runtimes": ["litert"]} | _x_keys(arch, model, y_axis)
+    if route == "fused":     # the kernel is converted at batch 1 and checked above one row per call: run it so
+        info["batch_resizable"] = False
     if one is not None:
         b1 = {k: np.ascontiguousarray(np.take(v, [0], axis=bx if k == "x" else 1)) for k, v in one.items()}
         info["latency_us_B1"] = _latency(run, b1)

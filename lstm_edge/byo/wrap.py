@@ -57,3 +57,36 @@ def state_shapes(arch, batch: int) -> dict[str, tuple[int, ...]]:
 
 def names(arch) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return (("x", "h0", "c0"), ("y", "hn", "cn")) if arch.kind == "LSTM" else (("x", "h0"), ("y", "hn"))
+
+
+def module_feeds(arch, example_shape: tuple, vocab: int | None, batch: int, steps: int, seed: int, *,
+                 zero: bool = False) -> dict:
+    """Random inputs in the module's own layout at (batch, steps): x like the example ((B, T, …), or
+    (T, B, …) time-major; int64 ids over the whole vocabulary for an Embedding), random states
+    (lstm_edge/runtime/feeds.py, the one generator)."""
+    import numpy as np
+
+    from lstm_edge.runtime.feeds import random_inputs
+
+    bx = 0 if arch.batch_first else 1
+    shape = list(example_shape)
+    shape[bx], shape[1 - bx] = batch, steps
+    return random_inputs(np.random.default_rng(seed), tuple(shape), state_shapes(arch, batch), vocab=vocab,
+                         ids_dtype=np.int64, zero_state=zero)
+
+
+class TorchModuleRunner:
+    """The user's module with explicit state (lstm_edge/byo/wrap.Stateful) as a Runner."""
+
+    def __init__(self, model, arch, inputs, outputs):
+        self.wrapper = Stateful(model, arch).eval()
+        self.input_names, self.output_names = tuple(inputs), tuple(outputs)
+        self.name, self.missing, self.info = "pytorch:user-module", {}, {}
+
+    def run(self, feeds: dict) -> dict:
+        import numpy as np
+        import torch
+
+        with torch.no_grad():
+            outs = self.wrapper(*(torch.from_numpy(np.ascontiguousarray(feeds[k])) for k in self.input_names))
+        return {k: v.numpy() for k, v in zip(self.output_names, outs)}

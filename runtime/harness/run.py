@@ -1,7 +1,8 @@
 """`python -m lstm_edge.runtime run BUNDLE --input FILE`: use the bundled model on the device.
 
 - `.npz` with `x` (B, T, F) in model units, and optionally `h0`, `c0` (L, B, H): one call;
-  writes y, hn, cn (those the artefact returns) to an npz.
+  writes y, hn, cn (those the artefact returns) to an npz. An artefact of a user's module takes x
+  in that module's layout and dtype, as its sidecar says ((T, B, F); int64 ids (B, T)).
 - `.csv` with the model's feature columns in raw units: a live stream, one row per step
   (normalized with the manifest's statistics); writes one CSV row per step with the forecast
   of the next step in raw units and the targets flagged as anomalous.
@@ -55,6 +56,7 @@ def run_bundle(bundle, source: Path, *, artifact: str | None = None, output: Pat
 
 
 def _run_npz(bundle, source: Path, name, output: Path, threads: int) -> str:
+    from lstm_edge.runtime.contract import X_LAYOUTS, XSpec
     from lstm_edge.runtime.runner import open_sequence_runner
 
     a = choose_artifact(bundle, name, streaming=False)
@@ -65,12 +67,15 @@ def _run_npz(bundle, source: Path, name, output: Path, threads: int) -> str:
         raise InvalidInputError(f"{source}: no array 'x' (B, T, F); found {sorted(arrays)}")
     feeds = {k: arrays[k] for k in ("x", "h0", "c0") if k in arrays}
     x = feeds["x"]
-    if x.ndim != 3:
-        raise InvalidInputError(f"{source}: 'x' has shape {x.shape}, expected (B, T, F)")
+    runner = open_sequence_runner(bundle.root / a["file"], threads=threads)
+    spec = getattr(runner, "x_spec", XSpec())          # a user's module's own x: (T, B, F), int64 ids (B, T) …
+    if x.ndim != len(spec.layout):
+        raise InvalidInputError(f"{source}: 'x' has shape {x.shape}, expected {X_LAYOUTS[spec.layout]}")
     L, H = bundle.manifest["model"]["num_layers"], bundle.manifest["model"]["hidden_size"]
-    for s in ("h0", "c0"):
-        feeds.setdefault(s, np.zeros((L, x.shape[0], H), np.float32))
-    outs = open_sequence_runner(bundle.root / a["file"], threads=threads).run(feeds)   # checks dtype/shape/NaN
+    for s in (n for n in runner.input_names if n != "x"):   # zero states the artefact takes (a GRU has no c0)
+        declared = runner.expected[s]
+        feeds.setdefault(s, np.zeros((declared[0] or L, x.shape[spec.batch_axis], declared[2] or H), np.float32))
+    outs = runner.run(feeds)   # checks dtype/shape/NaN
     np.savez(output, **outs)
     return f"{a['file']}: x {x.shape} → " + ", ".join(f"{k} {v.shape}" for k, v in outs.items()) + f"; wrote {output}"
 
