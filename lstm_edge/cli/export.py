@@ -27,8 +27,9 @@ def _byo_asked(kw: dict) -> bool:
 def command(
     directory: Path = typer.Argument(..., help="Directory holding a checkpoint (from train or pipeline)."),
     format: Optional[Format] = typer.Option(None, "--format", help="Which fp32 artefacts to (re)write (default all)."),
-    quantize: Optional[list[str]] = typer.Option(None, "--quantize", help="Recipe to apply (repeatable): "
-                                                 + ", ".join(RECIPES) + "."),
+    # One recipe a line, kept as is ("\b"): wrapped, a name breaks at its hyphens ("tflite-dynamic-" / "range").
+    quantize: Optional[list[str]] = typer.Option(None, "--quantize", help="Recipe to apply (repeatable), one of:\n\n\b\n"
+                                                 + "\n".join(RECIPES)),
     only_quantize: bool = typer.Option(False, "--only-quantize", help="Keep the fp32 artefacts; only run the "
                                        "--quantize recipes."),
     module: Optional[str] = typer.Option(None, "--module", help="Your own model, path/to/file.py:ClassName; "
