@@ -1,6 +1,10 @@
 """`lstm-edge pipeline`: train → export all → quantize (every recipe) → verify → report →
 device bundle (OUT/bundle: every stage that passed), published atomically.
 
+`lstm-edge pipeline --project lstm-edge.toml`: the same chain for a user's own module — prepare
+(copy, check, export fp32: lstm_edge/project/prepare.py) replaces training; quantize, verify,
+report and bundle are the same code, reading the model through lstm_edge/source.
+
 Everything is built in a staging directory beside OUT and swapped into place at the end,
 so an interrupted run leaves the previous OUT as it was.
 """
@@ -31,6 +35,24 @@ def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, 
             f"of {task_data.train.x.shape[1]} steps, {len(task_data.features)} input channels")
         train(spec, task, task_data, staging, progress=bar)
         export(staging, list(FORMATS), recipes=list(RECIPES), progress=say)
+        report = verify(staging, progress=say)
+        say("bundling every stage that passed for the device (OUT/bundle)")
+        bundle(staging, staging / BUNDLE, progress=say)
+    return report
+
+
+def project_pipeline(project, out: Path, *, progress=None) -> Report:
+    say = progress or (lambda msg: None)
+    from lstm_edge.bundle.build import bundle
+    from lstm_edge.project.prepare import prepare
+    from lstm_edge.source import open_source
+
+    with staged_output(out) as staging:
+        prepare(project, staging, progress=say)
+        recipes = open_source(staging).recipes
+        say(f"quantizing with every recipe that applies ({', '.join(recipes)}), judged by {project.name}'s metric "
+            "on its evaluation set")
+        export(staging, [], recipes=recipes, progress=say)
         report = verify(staging, progress=say)
         say("bundling every stage that passed for the device (OUT/bundle)")
         bundle(staging, staging / BUNDLE, progress=say)

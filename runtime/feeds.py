@@ -42,3 +42,30 @@ def contract_inputs(rng: np.random.Generator, dims: dict, batch: int, length: in
     F = 1 if vocab else dims["input_size"]
     return random_inputs(rng, (batch, length, F), {"h0": (L, batch, H), "c0": (L, batch, H)},
                          vocab=vocab, zero_state=zero_state)
+
+
+def runner_inputs(rng: np.random.Generator, runner, batch: int, steps: int) -> dict[str, np.ndarray]:
+    """Random inputs for any Runner from its own contract (runtime/contract.py): its input names and
+    declared shapes, x in its sidecar's layout ("x_layout": "BTF" default, "TBF" time-major, "BT"
+    token ids) and dtype ("x_dtype", with "vocab_size" for ids). An artefact unrolled at a fixed T
+    gets that T whatever `steps` asks. States are (layers·directions, B, width)."""
+    info = runner.info
+    layout = info.get("x_layout", "BTF")
+    steps = info.get("fixed_time_steps") or steps
+    x_shape = [batch if a == "B" else steps for a in layout[:2]] + [d or 1 for d in runner.expected["x"][2:]]
+    states = {k: (runner.expected[k][0], batch, runner.expected[k][2]) for k in runner.input_names if k != "x"}
+    ids = np.dtype(info.get("x_dtype", "float32")).kind in "iu"
+    return random_inputs(rng, tuple(x_shape), states, vocab=info.get("vocab_size") if ids else None,
+                         ids_dtype=np.dtype(info.get("x_dtype", "float32")).type)
+
+
+def io_inputs(io: dict, batch: int, steps: int, seed: int, *, zero_state: bool = True) -> dict[str, np.ndarray]:
+    """Inputs from a model's I/O description (lstm_edge/source: `io_contract()`), the same bytes in every
+    process that asks with the same seed: x in io["x_layout"] ("BTF", "TBF", "BT" ids …) with the trailing
+    feature dims io["x_tail"], io["x_dtype"] (ids over io["vocab_size"]), states io["states"] {name: [rows, width]}."""
+    dims = {"B": batch, "T": steps}
+    x_shape = [dims[a] for a in io["x_layout"] if a in dims] + list(io["x_tail"])
+    states = {k: (rows, batch, width) for k, (rows, width) in io["states"].items()}
+    dtype = np.dtype(io.get("x_dtype", "float32"))
+    return random_inputs(np.random.default_rng(seed), tuple(x_shape), states,
+                         vocab=io.get("vocab_size"), ids_dtype=dtype.type, zero_state=zero_state)

@@ -41,22 +41,24 @@ def probe(path: Path, batches=(1, 2, 7), timeout: float = 120.0) -> dict[int, st
 def _run_here(path: Path, batches) -> dict[str, str]:
     import os
 
-    from lstm_edge.runtime.feeds import random_inputs
+    from lstm_edge.runtime.feeds import runner_inputs
     from lstm_edge.runtime.runner import open_sequence_runner
 
     if os.environ.get("LSTM_EDGE_INJECT_CRASH") == Path(path).name:   # fault injection for the tests
         os.abort()
     runner = open_sequence_runner(path, in_process=True)
-    (_, _, F), (L, _, H) = runner.expected["x"], runner.expected["h0"]
+    bx = runner.info.get("x_layout", "BTF").index("B")           # time-major x: (T, B, …)
+    y_axis = runner.info.get("y_batch_axis", 0)
     out = {}
     rng = np.random.default_rng(0)
     for b in batches:
-        feeds = random_inputs(rng, (b, 50, F), {"h0": (L, b, H), "c0": (L, b, H)})
+        feeds = runner_inputs(rng, runner, b, 50)       # the artefact's own inputs: names, layout, dtype, T
         try:
-            rows = [runner.run({"x": feeds["x"][k:k + 1], "h0": feeds["h0"][:, k:k + 1], "c0": feeds["c0"][:, k:k + 1]})
-                    for k in range(b)] if b > 1 else []
+            rows = [runner.run({k: np.take(v, [r], axis=bx if k == "x" else 1) for k, v in feeds.items()})
+                    for r in range(b)] if b > 1 else []
             batched = runner.run(feeds)
-            gap = max((float(np.abs(batched["y"][k:k + 1] - r["y"]).max()) for k, r in enumerate(rows)), default=0.0)
+            gap = max((float(np.abs(np.take(batched["y"], [k], axis=y_axis) - r["y"]).max()) for k, r in enumerate(rows)),
+                      default=0.0)
             out[str(b)] = "ok" if gap <= 1e-5 else f"mismatch: batched y differs from row-by-row by {gap:.3g}"
         except Exception as e:  # the runtime's own error types
             out[str(b)] = f"error: {str(e)[:200]}"

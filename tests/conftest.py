@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import pytest
 
 from lstm_edge.model.spec import spec_from_dict
+from venvs import base_venv, export_venv, installs, wheel  # noqa: F401  (session fixtures: test_wheel, test_project)
 
 FP32 = {"atol": 1e-5, "rtol": 1e-5}
 FP32_STAGES = ("numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-step-fp32")

@@ -82,12 +82,13 @@ def test_badly_scaled_calibration_is_refused(tiny_run, tmp_path, monkeypatch):
     import dataclasses
 
     from lstm_edge.exporting import quantize as q
+    from lstm_edge.source import spec as spec_source
 
     out, _ = tiny_run
     work = tmp_path / "run"
     shutil.copytree(out, work)
-    real = q.load_calibration
-    monkeypatch.setattr(q, "load_calibration", lambda d, m: real(d, m) * 50.0)
+    real = spec_source.load_calibration            # what SpecSource.calibration_feeds reads
+    monkeypatch.setattr(spec_source, "load_calibration", lambda d, m: real(d, m) * 50.0)
     activations = dataclasses.replace(RECIPES["onnx-int8-static"], attempts=({"op_types": None, "per_channel": True},))
     monkeypatch.setattr(q, "get_recipe", lambda name: activations)
     with pytest.raises(QuantizationRefused) as e:
@@ -142,4 +143,4 @@ def test_graph_check_refuses_a_graph_without_the_fused_lstm(tmp_path, tiny_run):
     g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     onnx.save(helper.make_model(g), str(tmp_path / "m.onnx"))
-    assert graph_failures(tmp_path / "m.onnx", 2) == ["0 fused LSTM op(s), expected 2"]
+    assert graph_failures(tmp_path / "m.onnx", 2) == ["0 fused recurrent op(s), expected 2 as in its parent"]

@@ -12,7 +12,10 @@ alike; warm-up calls are excluded. Scenarios:
     throughput  B = 64, T = 100, one call (meant for the H = 256 model: models/throughput.toml)
 
 GFLOP/s count the LSTM's and the head's matrix products, 2·4H·(I + H) per layer and step plus
-2·H·O, against numpy's float32 sgemm (N = 1024, one thread) timed in the same rounds.
+2·H·O (for a user's module: 2 × every weight matrix, the same count), against numpy's float32
+sgemm (N = 1024, one thread) timed in the same rounds. A user's project (lstm_edge/source) is
+benched the same way, without the step scenario and the identity floors (both are built for
+lstm-edge's own I/O).
 """
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_edge.files import list_artifacts, read_json, read_sidecar
+from lstm_edge.files import list_artifacts, read_sidecar
 from lstm_edge.errors import EnvironmentFault, UsageError
+from lstm_edge.model.network import lstm_flops  # noqa: F401  (where the bench's FLOP count is defined)
 from lstm_edge.runtime.fast_step import SETTINGS as RUNTIME_SETTINGS
 
 SCHEMA = "lstm-edge-bench/1"
@@ -36,21 +40,24 @@ SCENARIOS = {"step": {"batch": 1, "time": 100, "mode": "step"},
 SGEMM_N = 1024
 
 
-def lstm_flops(dims: dict, steps: int) -> float:
-    """Matrix-product FLOPs of `steps` (batch × time) LSTM steps, head included."""
-    H, L = dims["hidden_size"], dims["num_layers"]
-    per_step = sum(8 * H * ((dims["input_size"] if k == 0 else H) + H) for k in range(L)) + 2 * H * dims["output_size"]
-    return float(per_step * steps)
+def scenarios_of(source) -> dict:
+    """The scenarios at this model's T: 100 for lstm-edge's own; a user's module is timed at its example's T
+    (an artefact unrolled at that T takes no other, and it is the length the model was built for)."""
+    if source.kind == "spec":
+        return SCENARIOS
+    T = source.meta["example_shape"][1 - source.bx]
+    return {k: dict(v, time=T if v["mode"] == "call" else v["time"]) for k, v in SCENARIOS.items()}
 
 
-def plan_peers(directory: Path, dims: dict, floor_dir: Path, scenarios: list[str]) -> tuple[list[dict], list[dict]]:
+def plan_peers(directory: Path, source, floor_dir: Path, scenarios: list[str]) -> tuple[list[dict], list[dict]]:
     """→ (peers, skipped). Artefacts are hash-checked here, before any process loads them."""
     from lstm_edge.converters.identity import identity_onnx, identity_tflite
 
+    dims = source.bench_dims()
     F, L, H, O = dims["input_size"], dims["num_layers"], dims["hidden_size"], dims["output_size"]
     peers = [{"name": "pytorch-eager", "kind": "torch", "directory": str(directory), "runtime": "pytorch",
               "precision": "fp32", "size_bytes": (directory / "model.safetensors").stat().st_size,
-              "scenarios": list(scenarios)}]
+              "scenarios": [s for s in scenarios if source.kind == "spec" or SCENARIOS[s]["mode"] == "call"]}]
     skipped, runtimes = [], set()
     for path in list_artifacts(directory):
         info = read_sidecar(path)
@@ -61,13 +68,18 @@ def plan_peers(directory: Path, dims: dict, floor_dir: Path, scenarios: list[str
             continue
         runtime = info["runtimes"][0]
         runtimes.add(runtime)
-        own = [s for s in scenarios if SCENARIOS[s]["mode"] == "call" or "cn" in info["outputs"]]
+        steps = source.kind == "spec" and "cn" in info["outputs"]      # the tuned stepper takes lstm-edge's own I/O
+        own = [s for s in scenarios if SCENARIOS[s]["mode"] == "call" or steps]
         if len(own) < len(scenarios):
-            skipped.append({"name": path.stem, "reason": "step: the fused TFLite kernel does not return the cell state"})
+            skipped.append({"name": path.stem, "reason": "step: the fused TFLite kernel does not return the cell state"
+                            if source.kind == "spec" else "step: no streaming step artefact for a user's module yet"})
         peers.append({"name": path.stem, "kind": "runtime", "path": str(path), "runtime": runtime,
                       "format": info["format"], "precision": info["precision"], "recipe": info.get("recipe"),
                       "parent": info["parent"], "size_bytes": info["size_bytes"], "stepped": bool(info.get("chunk")),
                       "scenarios": own})
+    if source.kind != "spec":     # the identity floors are built for lstm-edge's own I/O (x, h0, c0 → y, hn, cn)
+        skipped += [{"name": f"floor:{r}", "reason": "no identity model of a user's module's I/O yet"} for r in sorted(runtimes)]
+        runtimes = set()
     for runtime, make, suffix in (("onnxruntime", identity_onnx, ".onnx"), ("litert", identity_tflite, ".tflite")):
         if runtime in runtimes:
             path = make(floor_dir / f"identity{suffix}", F, L, H, O)
@@ -75,7 +87,7 @@ def plan_peers(directory: Path, dims: dict, floor_dir: Path, scenarios: list[str
                           "precision": "—", "size_bytes": path.stat().st_size, "floor": True, "scenarios": list(scenarios)})
     batch = SCENARIOS["throughput"]["batch"]
     peers.append({"name": "sgemm", "kind": "sgemm", "runtime": "numpy", "precision": "fp32", "size_bytes": 0,
-                  "n": SGEMM_N, "lstm_shape": [batch, H, 4 * H], "scenarios": ["sgemm", "sgemm-lstm"]})
+                  "n": SGEMM_N, "lstm_shape": [batch, H, dims.get("gates", 4) * H], "scenarios": ["sgemm", "sgemm-lstm"]})
     return peers, skipped
 
 
@@ -109,17 +121,22 @@ def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int =
 
     directory = Path(directory)
     say = progress or (lambda msg: None)
-    scenarios = list(scenarios or SCENARIOS)
-    unknown = [s for s in scenarios if s not in SCENARIOS]
+    unknown = [s for s in scenarios or () if s not in SCENARIOS]
     if unknown:
         raise UsageError(f"unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
-    meta = read_json(directory / "model.json")
-    dims = meta["dims"]
+    from lstm_edge.source import open_source
+
+    source = open_source(directory)            # a spec's model or a user's project
+    if source.kind != "spec" and "step" in (scenarios or ()):
+        raise UsageError(f"{directory} holds a user's module: no streaming step artefact for it yet, so scenario "
+                         "'step' has nothing to run", hint="bench --scenario sequence or throughput")
+    scenarios = list(scenarios or [s for s, v in SCENARIOS.items() if source.kind == "spec" or v["mode"] == "call"])
     calls = {"step": 400, "sequence": 40, "throughput": 3, "sgemm": 5, "sgemm-lstm": 200} | (calls or {})
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1")
     with tempfile.TemporaryDirectory() as tmp:
-        peers, skipped = plan_peers(directory, dims, Path(tmp), scenarios)
+        peers, skipped = plan_peers(directory, source, Path(tmp), scenarios)
+        table = scenarios_of(source)
         say(f"starting {len(peers)} peers, one process each ({threads} intra-op thread(s))")
         workers = []
         try:
@@ -127,8 +144,8 @@ def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int =
                 job = {"kind": p["kind"], "threads": threads, "seed": 0, "n": p.get("n"), "path": p.get("path"),
                        "lstm_shape": p.get("lstm_shape"),
                        "directory": p.get("directory"),
-                       "dims": [dims["input_size"], dims["num_layers"], dims["hidden_size"]],
-                       "scenarios": {s: SCENARIOS.get(s, {"batch": 1, "time": 1, "mode": "call"}) for s in p["scenarios"]}}
+                       "io": source.io_contract(),
+                       "scenarios": {s: table.get(s, {"batch": 1, "time": 1, "mode": "call"}) for s in p["scenarios"]}}
                 workers.append(Worker(p, job, env))
             times = measure(workers, scenarios + ["sgemm", "sgemm-lstm"], rounds, calls, say)
             accuracy = dump_outputs(workers, scenarios, Path(tmp))
@@ -139,7 +156,7 @@ def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int =
         finally:
             for w in workers:
                 w.proc.kill() if w.proc.poll() is None else None
-    doc = summarize(meta, peers, skipped, workers, times, accuracy, profiles, rss, threads, rounds, calls)
+    doc = summarize(source, table, peers, skipped, workers, times, accuracy, profiles, rss, threads, rounds, calls)
     write_bench(directory, doc)
     return doc
 
@@ -173,10 +190,10 @@ def dump_outputs(workers: list[Worker], scenarios: list[str], tmp: Path) -> dict
             for key, y in ys.items() if ("pytorch-eager", key[1]) in ys}
 
 
-def summarize(meta, peers, skipped, workers, times, accuracy, profiles, rss, threads, rounds, calls) -> dict:
+def summarize(source, table, peers, skipped, workers, times, accuracy, profiles, rss, threads, rounds, calls) -> dict:
     from lstm_edge.verify.report import versions
 
-    dims = meta["dims"]
+    flops = source.flops_per_step()
     sgemm_s = float(np.median(times[("sgemm", "sgemm")])) / 1e9
     sgemm_gflops = 2 * SGEMM_N ** 3 / sgemm_s / 1e9
     m, k, n = next(w.peer["lstm_shape"] for w in workers if w.peer["kind"] == "sgemm")
@@ -191,20 +208,20 @@ def summarize(meta, peers, skipped, workers, times, accuracy, profiles, rss, thr
                   "load_ms": w.ready["load_ms"], "peak_rss_mb": rss[p["name"]], "scenarios": {}}
         for sc in p["scenarios"]:
             ms = np.asarray(times[(p["name"], sc)], np.float64) / 1e6
-            s = SCENARIOS[sc]
+            s = table[sc]
             steps = s["batch"] * (1 if s["mode"] == "step" else s["time"])
             median = float(np.median(ms))
             entry["scenarios"][sc] = {
                 "n": int(ms.size), "median_ms": median, "p99_ms": float(np.percentile(ms, 99)),
                 "mean_ms": float(ms.mean()), "steps_per_s": steps / (median / 1e3),
-                "gflops": lstm_flops(dims, steps) / (median / 1e3) / 1e9,
+                "gflops": flops * steps / (median / 1e3) / 1e9,
                 "max_abs_error_vs_pytorch": accuracy.get((p["name"], sc)),
                 "profile_us_per_call": profiles.get((p["name"], sc), {})}
         results.append(entry)
-    return {"schema": SCHEMA, "model": meta["model"], "dims": dims,
-            "settings": {"threads": threads, "rounds": rounds, "calls_per_round": calls, "scenarios": SCENARIOS,
+    return {"schema": SCHEMA, "model": source.name, "dims": source.bench_dims(),
+            "settings": {"threads": threads, "rounds": rounds, "calls_per_round": calls, "scenarios": table,
                          "process_per_peer": True, "interleaved": True,
                          "runtime": RUNTIME_SETTINGS},
             "sgemm": {"n": SGEMM_N, "threads": 1, "median_ms": sgemm_s * 1e3, "gflops": sgemm_gflops,
                       "lstm_shape": {"m": m, "k": k, "n": n, "gflops": 2 * m * k * n / lstm_s / 1e9}},
-            "flops_per_step": lstm_flops(dims, 1), "results": results, "skipped": skipped, "versions": versions()}
+            "flops_per_step": flops, "results": results, "skipped": skipped, "versions": versions()}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -26,26 +27,36 @@ from lstm_edge.runtime.harness.bench import peak_rss_mb
 STEPS_DUMPED = 100     # a step scenario's dump: y of this many steps from the zero state
 
 
-def scenario_inputs(scenario: dict, F: int, L: int, H: int, seed: int) -> dict:
-    from lstm_edge.runtime.feeds import random_inputs
+def scenario_inputs(scenario: dict, io: dict, seed: int) -> dict:
+    """The scenario's inputs from the zero state, from the model's I/O description (the same in every peer)."""
+    from lstm_edge.runtime.feeds import io_inputs
 
-    B, T = scenario["batch"], scenario["time"]
-    return random_inputs(np.random.default_rng(seed), (B, T, F), {"h0": (L, B, H), "c0": (L, B, H)}, zero_state=True)
+    return io_inputs(io, scenario["batch"], scenario["time"], seed)
 
 
 class TorchPeer:
     def __init__(self, job):
         import torch
 
-        from lstm_edge.train.checkpoint import load_checkpoint
+        from lstm_edge.files import read_json
         from lstm_edge.model.network import load_model
+        from lstm_edge.train.checkpoint import load_checkpoint
 
         torch.set_num_threads(job["threads"])
         self.torch = torch
-        tensors, meta = load_checkpoint(job["directory"])
-        self.model = load_model(tensors, meta["dims"]).eval()
+        meta = read_json(Path(job["directory"]) / "model.json")
+        if meta.get("kind") == "project":      # a user's module, with its explicit state (lstm_edge/byo/wrap.py)
+            from lstm_edge.source import open_source
+
+            self.runner = open_source(Path(job["directory"])).torch_runner()
+        else:
+            self.runner = None
+            tensors, meta = load_checkpoint(job["directory"])
+            self.model = load_model(tensors, meta["dims"]).eval()
 
     def caller(self, feeds, scenario=None):
+        if self.runner is not None:
+            return lambda: self.runner.run(feeds)["y"]
         t = {k: self.torch.from_numpy(v) for k, v in feeds.items()}
 
         def call():
@@ -136,10 +147,9 @@ def serve() -> None:
     job = json.loads(sys.stdin.readline())["job"]
     t0 = time.perf_counter()
     peer = {"torch": TorchPeer, "runtime": RuntimePeer, "sgemm": SgemmPeer}[job["kind"]](job)
-    F, L, H = job["dims"]
     calls = {}
     for name, sc in job["scenarios"].items():
-        feeds = scenario_inputs(sc, F, L, H, job["seed"])
+        feeds = scenario_inputs(sc, job["io"], job["seed"])
         calls[name] = peer.stepper(feeds) if sc["mode"] == "step" else peer.caller(feeds, name)
     say({"ready": True, "load_ms": (time.perf_counter() - t0) * 1e3, "rss_after_load_mb": peak_rss_mb()})
     for line in sys.stdin:
@@ -153,7 +163,7 @@ def serve() -> None:
             say({"ns": ns.tolist()})
         elif "dump" in cmd:
             sc = job["scenarios"][cmd["dump"]]
-            feeds = scenario_inputs(sc, F, L, H, job["seed"])   # fresh state: the scenario's own first outputs
+            feeds = scenario_inputs(sc, job["io"], job["seed"])   # fresh state: the scenario's own first outputs
             if sc["mode"] == "step":
                 fn = peer.stepper(feeds)
                 y = np.stack([fn() for _ in range(STEPS_DUMPED)], axis=1)      # (B, steps, O)
@@ -162,7 +172,7 @@ def serve() -> None:
             np.save(cmd["path"], np.asarray(y, np.float32))
             say({"ok": True})
         elif "profile" in cmd:
-            feeds = scenario_inputs(job["scenarios"][cmd["profile"]], F, L, H, job["seed"])
+            feeds = scenario_inputs(job["scenarios"][cmd["profile"]], job["io"], job["seed"])
             say({"per_op_us": peer.profile(feeds, cmd["n"]) if hasattr(peer, "profile") else {}})
         elif "quit" in cmd:
             say({"peak_rss_mb": peak_rss_mb()})

@@ -32,31 +32,37 @@ class NotDeployable(ParityError):
 def bundle(directory: Path, out: Path, *, artifacts: list[str] | None = None, archive: bool = False,
            progress=None) -> dict:
     """Write the bundle; → its manifest. Nothing is published unless the bundle verifies."""
-    from lstm_edge.train.checkpoint import load_checkpoint, load_test_set
-    from lstm_edge.bundle.golden import golden_cases
-    from lstm_edge.model.spec import spec_from_dict
+    from lstm_edge.source import open_source
 
     directory, out = Path(directory), Path(out)
     say = progress or (lambda msg: None)
     if not (directory / "report.json").exists():
         raise UsageError(f"{directory}: no report.json", hint=f"run lstm-edge verify {directory} first")
     report = read_json(directory / "report.json")
-    tensors, meta = load_checkpoint(directory)                       # hashes checked
-    spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
-    from lstm_edge.tasks import task_for
-
-    task = task_for(spec, meta)
+    source = open_source(directory)                                  # hashes checked
+    task = source.task
     chosen = choose_stages(report, artifacts)
-    cases = golden_cases(spec, meta["dims"], load_test_set(directory, meta), task)
+    metric = source.manifest_fields()["metric"]
+    if metric.get("available") is False:     # a stage judged by the metric alone could not be judged on the device
+        blind = [s["name"] for s in chosen if s["budget"].get("atol") is None]
+        if blind:
+            say(f"not bundled: {', '.join(blind)} — their budget is the metric alone, and {metric['why']}")
+        chosen = [s for s in chosen if s["name"] not in blind]
+        if not chosen:
+            raise ParityError(f"nothing to bundle: every stage that passed is judged by the metric alone, and {metric['why']}",
+                              hint="use a built-in metric or one that imports only numpy and the standard library")
+    cases = source.golden_cases()
     with staged_output(out) as staging:
-        entries = stage_artifacts(directory, staging, chosen, spec, say)
+        for name, path in source.bundle_files().items():
+            shutil.copyfile(path, staging / name)
+        entries = stage_artifacts(directory, staging, chosen, source, say)
         say("golden vectors: PyTorch and every bundled stage on the golden cases")
-        write_golden_file(directory, staging, entries, cases, tensors, meta, task.scored_steps)
+        write_golden_file(directory, staging, entries, cases, source, task.scored_steps)
         for e in entries:
             if "cn" in e["outputs"] and task.name == "forecast":     # σ for `run`'s anomaly flags
-                e["residual_sigma"] = _residual_sigma(staging / e["file"], directory, meta)
-        (staging / "README.md").write_text(device_readme(meta, entries))
-        manifest = write_manifest(staging, meta, spec, entries, cases, report)
+                e["residual_sigma"] = _residual_sigma(staging / e["file"], directory, source.meta)
+        (staging / "README.md").write_text(device_readme(source, entries))
+        manifest = write_manifest(staging, source, entries, cases, report)
         say("checking the bundle as the device will: hashes, then golden vectors against the budgets")
         manifest = self_check(staging, manifest)
     if archive:
@@ -84,7 +90,7 @@ def choose_stages(report: dict, names: list[str] | None) -> list[dict]:
     return chosen
 
 
-def stage_artifacts(directory: Path, staging: Path, chosen: list[dict], spec, say) -> list[dict]:
+def stage_artifacts(directory: Path, staging: Path, chosen: list[dict], source, say) -> list[dict]:
     """Copy each artefact (hash-checked) and its sidecar; add op tables and ORT twins. → manifest entries."""
     from lstm_edge.converters.to_ort import CONFIG, required_operators, to_ort
 
@@ -94,7 +100,7 @@ def stage_artifacts(directory: Path, staging: Path, chosen: list[dict], spec, sa
         info = read_sidecar(src)
         shutil.copyfile(src, staging / src.name)
         write_sidecar(staging / src.name, {k: v for k, v in info.items() if k not in ("sha256", "size_bytes", "artifact")})
-        entry = artifact_entry(src.name, s["name"], info, spec.budget(s["parent"], s["name"]))
+        entry = artifact_entry(src.name, s["name"], info, source.budget(s["parent"], s["name"]))
         if info["format"] == "tflite":
             from lstm_edge.converters.tflite_ops import op_table
 
@@ -113,7 +119,7 @@ def stage_artifacts(directory: Path, staging: Path, chosen: list[dict], spec, sa
             ort_info |= {"format": "ort", "source": s["name"], "optimization": "ORT_ENABLE_ALL, fixed, NCHWc excluded"}
             write_sidecar(ort_path, ort_info)
             entries.append(artifact_entry(ort_path.name, f"{src.stem}-ort", ort_info,
-                                          spec.budget(s["parent"], s["name"]), source=s["name"])
+                                          source.budget(s["parent"], s["name"]), source=s["name"])
                            | {"opset": entry["opset"]})
             ort_files.append(ort_path)
     if ort_files:
@@ -146,13 +152,12 @@ def artifact_entry(file: str, stage: str, info: dict, budget, *, source: str | N
                                          ("metric_increase", budget.metric_increase)) if v is not None}}
 
 
-def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases: dict, tensors, meta,
+def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases: dict, source,
                       steps: str = "last") -> None:
     from lstm_edge.bundle.golden import host_outputs, write_golden
-    from lstm_edge.model.network import TorchRunner, load_model
     from lstm_edge.runtime.runner import open_sequence_runner
 
-    outputs = {"pytorch": host_outputs(TorchRunner(load_model(tensors, meta["dims"])), cases, steps)}
+    outputs = {"pytorch": host_outputs(source.torch_runner(), cases, steps)}
     for e in entries:
         outputs[e["stage"]] = host_outputs(open_sequence_runner(staging / e["file"]), cases, steps)
     for e in entries:   # a parent left out of the bundle still judges its children
@@ -160,32 +165,18 @@ def write_golden_file(directory: Path, staging: Path, entries: list[dict], cases
             parent = next(p for p in directory.glob(f"{e['parent']}.*") if p.suffix in (".onnx", ".tflite"))
             read_sidecar(parent)
             outputs[e["parent"]] = host_outputs(open_sequence_runner(parent), cases, steps)
-    write_golden(staging / GOLDEN, meta["weights_sha256"], cases, outputs)
+    write_golden(staging / GOLDEN, source.weights_sha256, cases, outputs)
 
 
-def write_manifest(staging: Path, meta: dict, spec, entries: list[dict], cases: dict, report: dict) -> dict:
+def write_manifest(staging: Path, source, entries: list[dict], cases: dict, report: dict) -> dict:
     from lstm_edge.bundle.golden import describe
     from lstm_edge.verify.report import versions
 
-    dims = meta["dims"]
     files = {p.name: {"sha256": sha256_file(p), "size_bytes": p.stat().st_size}
              for p in sorted(staging.iterdir()) if p.is_file() and p.name != MANIFEST}
     manifest = {
         "schema": SCHEMA,
-        "model": {"name": meta["model"], "description": spec.description, "weights_sha256": meta["weights_sha256"],
-                  **{k: dims[k] for k in ("input_size", "hidden_size", "num_layers", "output_size")},
-                  "features": meta["features"], "targets": meta["targets"], "normalization": meta["normalization"],
-                  "window": spec.data.window, "horizon": spec.data.horizon,
-                  "io": {"inputs": {"x": ["B", "T", dims["input_size"]], "h0": [dims["num_layers"], "B", dims["hidden_size"]],
-                                    "c0": [dims["num_layers"], "B", dims["hidden_size"]]},
-                         "outputs": {"y": ["B", "T", dims["output_size"]], "hn": [dims["num_layers"], "B", dims["hidden_size"]],
-                                     "cn": [dims["num_layers"], "B", dims["hidden_size"]]},
-                         "dtype": "float32"}},
-        "spec": meta["spec"],
-        "task": meta.get("task", {"name": "forecast"}),
-        "metric": {"name": meta["test_metrics"]["metric"], "case": "windows",
-                   "lower_is_better": meta["test_metrics"]["lower_is_better"],
-                   "test_set": meta["test_metrics"]["value"]},
+        **source.manifest_fields(),      # model (name, weights hash, I/O), task, the metric the device scores
         "golden": {"file": GOLDEN, "cases": describe(cases)},
         "artifacts": entries,
         "host_report": {"passed": report["passed"], "created": report.get("created")},
@@ -242,24 +233,28 @@ def write_archive(out: Path) -> Path:
     return target
 
 
-def device_readme(meta: dict, entries: list[dict]) -> str:
+def device_readme(source, entries: list[dict]) -> str:
     files = "\n".join(f"| {e['file']} | {e['runtime']} | {e['precision']} | {'yes' if e['streaming'] else 'no'} |"
                       for e in entries)
-    return f"""# lstm-edge bundle: {meta['model']}
+    io = source.manifest_fields()["model"]["io"]
+    x = "(" + ", ".join(map(str, io["inputs"]["x"])) + ")"
+    csv = (f" or a CSV with the columns {', '.join(source.meta['features'])} in raw units"
+           if source.task.name == "forecast" else "")
+    return f"""# lstm-edge bundle: {source.name}
 
-Model weights sha256 `{meta['weights_sha256']}`. Every file's sha256 is in `manifest.json`.
+Model weights sha256 `{source.weights_sha256}`. Every file's sha256 is in `manifest.json`.
 
 ## On the device (Python 3.10+, numpy, and onnxruntime and/or ai-edge-litert)
 
     pip install lstm-edge                                # the base install: no torch, no tensorflow
     python -m lstm_edge.runtime verify THIS_DIRECTORY    # hashes, golden vectors, budgets → exit 0/1
     python -m lstm_edge.runtime bench THIS_DIRECTORY --out $(hostname).json
-    python -m lstm_edge.runtime run THIS_DIRECTORY --input readings.csv --output forecasts.csv
+    python -m lstm_edge.runtime run THIS_DIRECTORY --input inputs.npz --output outputs.npz
     python -m lstm_edge.runtime compare host.json $(hostname).json
 
 `verify` runs every artefact the installed runtime can run on the golden inputs and judges it
-against its parent stage with the budgets CI used. `run` takes an `.npz` with `x` (B, T, F)
-(optionally `h0`, `c0`) or a CSV with the columns {', '.join(meta['features'])} in raw units.
+against its parent stage with the budgets CI used. `run` takes an `.npz` with `x` {x} ({io["dtype"]};
+optionally the initial state {', '.join(k for k in io["inputs"] if k != "x")}){csv}.
 
 | artefact | runtime | precision | streaming (returns cn) |
 |---|---|---|---|

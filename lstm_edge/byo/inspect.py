@@ -39,6 +39,11 @@ class Architecture:
     post: list[str] = field(default_factory=list)          # support.OPS names after the head, in order
     post_args: list[dict] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Architecture":
+        """From byo-report.json / model.json's "architecture" (which adds description and state_layout)."""
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1

@@ -30,7 +30,18 @@ def load_module(spec: str, init_args: str | None = None):
             raise UsageError(f"--init-args is not JSON: {e}")
         if not isinstance(kwargs, dict):
             raise UsageError("--init-args must be a JSON object of keyword arguments")
-    mod_name = f"lstm_edge_user_{abs(hash(str(file.resolve())))}"
+    cls = import_from_file(file, name)
+    try:
+        model = cls(**kwargs)
+    except Exception as e:
+        raise InvalidInputError(f"{file}:{name}(**{kwargs}) failed: {type(e).__name__}: {e}",
+                                hint="pass constructor arguments with --init-args '{\"hidden\": 64}'")
+    return model.eval()
+
+
+def import_from_file(file: Path, name: str):
+    """`name` from the user's Python file (a module class, a metric function), imported as their code."""
+    mod_name = f"lstm_edge_user_{abs(hash(str(Path(file).resolve())))}"
     loader = importlib.util.spec_from_file_location(mod_name, file)
     module = importlib.util.module_from_spec(loader)
     sys.modules[mod_name] = module
@@ -38,15 +49,10 @@ def load_module(spec: str, init_args: str | None = None):
         loader.loader.exec_module(module)
     except Exception as e:   # the user's file: any error is theirs to see, briefly
         raise InvalidInputError(f"{file} failed to import: {type(e).__name__}: {e}")
-    cls = getattr(module, name, None)
-    if cls is None:
+    found = getattr(module, name, None)
+    if found is None:
         raise InvalidInputError(f"{file} defines no {name!r}")
-    try:
-        model = cls(**kwargs)
-    except Exception as e:
-        raise InvalidInputError(f"{file}:{name}(**{kwargs}) failed: {type(e).__name__}: {e}",
-                                hint="pass constructor arguments with --init-args '{\"hidden\": 64}'")
-    return model.eval()
+    return found
 
 
 def load_weights(model, weights: Path) -> None:

@@ -28,7 +28,8 @@ def choose_path(arch) -> tuple[str, str]:
     return "general", f"{why}: the recurrence is unrolled into builtin ops at a fixed T"
 
 
-def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
+def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path, *, setup=None) -> None:
+    """`setup(converter, tf)`: a recipe's quantization options (converters/to_tflite.convert_builtins)."""
     from lstm_edge.byo import tf_graph
     from lstm_edge.byo.wrap import state_shapes
     from lstm_edge.converters.to_tflite import convert_builtins
@@ -52,11 +53,11 @@ def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> None:
     holder = tf.Module()
     holder.f = tf.function(body if arch.kind == "LSTM" else (lambda x, h0: body(x, h0)), input_signature=sig)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([holder.f.get_concrete_function()], holder)
-    write_bytes_atomic(out, convert_builtins(tf, converter, str(out)))
+    write_bytes_atomic(out, convert_builtins(tf, converter, str(out), setup=setup))
 
 
-def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> list[str]:
-    """→ converter fix-ups (the cell clip reset)."""
+def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path, *, setup=None) -> list[str]:
+    """→ converter fix-ups (the cell clip reset). `setup`: as for general()."""
     from lstm_edge.byo import tf_graph
     from lstm_edge.converters.to_tflite import FUSED_OP, convert_builtins, tflite_ops, unclip_cell_state
     from lstm_edge.converters.tensorflow_env import import_tensorflow
@@ -86,7 +87,8 @@ def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path) -> list[str]:
     for k, layer in enumerate(layers):     # PyTorch i, f, g, o is Keras i, f, c, o: no reordering
         layer.set_weights([sd[f"{p}weight_ih_l{k}"].T, sd[f"{p}weight_hh_l{k}"].T,
                            sd[f"{p}bias_ih_l{k}"] + sd[f"{p}bias_hh_l{k}"]])
-    blob, fixups = unclip_cell_state(convert_builtins(tf, tf.lite.TFLiteConverter.from_keras_model(model), str(out)))
+    blob, fixups = unclip_cell_state(convert_builtins(tf, tf.lite.TFLiteConverter.from_keras_model(model), str(out),
+                                                                 setup=setup))
     write_bytes_atomic(out, blob)
     ops = tflite_ops(out)
     if ops.count(FUSED_OP) != L or "WHILE" in ops:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -12,15 +13,30 @@ NAME = "pipeline"
 @handles_errors
 @logs_beside("out")
 def command(
-    model: Path = typer.Option(Path("models/sensor.toml"), "--model", help="Model spec (TOML)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model spec (TOML) to train [default: models/sensor.toml]."),
+    project: Optional[Path] = typer.Option(None, "--project", help="Your own model instead: a project file "
+                                           "(lstm-edge.toml, from lstm-edge init) naming module, weights, data, metric."),
     out: Path = typer.Option(Path("artifacts"), "--out", help="Output directory (replaced atomically)."),
 ):
-    """Train, export to ONNX and TFLite, quantize, verify every stage, write the report and the device bundle."""
-    from lstm_edge.pipeline import BUNDLE, pipeline
-    from lstm_edge.model.spec import load_spec
+    """Train (or take your --project's module), export to ONNX and TFLite, quantize, verify every stage, write the
+    report and the device bundle."""
+    from lstm_edge.errors import UsageError
+    from lstm_edge.pipeline import BUNDLE, pipeline, project_pipeline
 
-    spec = load_spec(model)
-    check_output_dir(out)
-    report = pipeline(spec, out, progress=say)
+    if model is not None and project is not None:
+        raise UsageError("--model and --project do not go together: a spec trains lstm-edge's model, a project "
+                         "brings yours", hint="give one of them")
+    if project is not None:
+        from lstm_edge.project.file import load_project
+
+        loaded = load_project(project)
+        check_output_dir(out)
+        report = project_pipeline(loaded, out, progress=say)
+    else:
+        from lstm_edge.model.spec import load_spec
+
+        spec = load_spec(model or Path("models/sensor.toml"))
+        check_output_dir(out)
+        report = pipeline(spec, out, progress=say)
     finish(report, out, extra=(f"wrote the device bundle {out / BUNDLE}; on the device: "
                                f"python -m lstm_edge.runtime verify {BUNDLE}",))

@@ -23,11 +23,12 @@ def export(directory: Path, formats: list[str], *, recipes: list[str] = (), prog
     if unknown:
         raise UsageError(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
     directory = Path(directory)
-    tensors, meta = load_checkpoint(directory)
-    spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
-    dims, model = meta["dims"], load_model(tensors, meta["dims"])
     say = progress or (lambda msg: None)
     written = []
+    if formats:        # the fp32 artefacts of a spec's checkpoint (a project's are written by prepare)
+        tensors, meta = load_checkpoint(directory)
+        spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
+        dims, model = meta["dims"], load_model(tensors, meta["dims"])
     if "onnx" in formats:
         from lstm_edge.converters.to_onnx import to_onnx
 

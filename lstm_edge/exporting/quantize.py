@@ -17,53 +17,34 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.files import read_sidecar, sidecar_path, write_json_atomic, write_sidecar
-from lstm_edge.train.checkpoint import load_calibration, load_checkpoint, load_val_set
 from lstm_edge.converters.recipes import recipe as get_recipe
 from lstm_edge.errors import InvalidInputError, QuantizationRefused
-from lstm_edge.model.spec import spec_from_dict
-
-
-def calibration_feeds(tensors: dict, dims: dict, windows: np.ndarray) -> list[dict]:
-    """One feed per calibration window. Half start from zero state (as the test windows do), half
-    from the state PyTorch reaches at the end of the previous window, so the quantizers also
-    see realistic, non-zero h0/c0 ranges (streaming use)."""
-    from lstm_edge.model.network import TorchRunner, load_model
-
-    L, H = dims["num_layers"], dims["hidden_size"]
-    zero = np.zeros((L, 1, H), np.float32)
-    feeds = [{"x": w[None], "h0": zero, "c0": zero} for w in windows]
-    carried = TorchRunner(load_model(tensors, dims)).run({"x": windows, "h0": np.zeros((L, len(windows), H), np.float32),
-                                                          "c0": np.zeros((L, len(windows), H), np.float32)})
-    for k in range(1, len(windows), 2):
-        feeds[k] = {"x": windows[k][None], "h0": np.ascontiguousarray(carried["hn"][:, k - 1:k]),
-                    "c0": np.ascontiguousarray(carried["cn"][:, k - 1:k])}
-    return feeds
 
 
 def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
     from lstm_edge.runtime.probe import probe
     from lstm_edge.runtime.runner import open_sequence_runner as open_runner
 
+    from lstm_edge.source import open_source
+
     say = progress or (lambda msg: None)
     r = get_recipe(recipe_name)
     directory = Path(directory)
-    tensors, meta = load_checkpoint(directory)
-    dims = meta["dims"]
+    source = open_source(directory)                   # a spec's model or a user's project: one chain
+    if r.name not in source.recipes:
+        raise InvalidInputError(f"{recipe_name} does not apply to {source.name} ({source.kind}); "
+                                f"recipes that do: {', '.join(source.recipes)}")
     parent_path = directory / f"{r.parent}{r.suffix}"
     if not parent_path.exists():
         raise InvalidInputError(f"{recipe_name} quantizes {parent_path.name}, which is not in {directory}",
                                 hint=f"run lstm-edge export {directory} --format {r.format} first")
     parent_info = read_sidecar(parent_path)
-    spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
-    budget = spec.budget(r.parent, r.name)
-    feeds = calibration_feeds(tensors, dims, load_calibration(directory, meta))
+    budget = source.budget(r.parent, r.name)
+    feeds = source.calibration_feeds()
     from lstm_edge.runtime.budget import format_increase, metric_verdict, worsening
-    from lstm_edge.tasks import task_for
 
-    task, val = task_for(spec, meta), load_val_set(directory, meta)
-    L, H = dims["num_layers"], dims["hidden_size"]
-    val_feeds = {"x": val["x"], "h0": np.zeros((L, len(val["x"]), H), np.float32),
-                 "c0": np.zeros((L, len(val["x"]), H), np.float32)}
+    task, val = source.task, source.val_set()
+    val_feeds = source.zero_state_feeds(val["x"])
 
     def val_score(runner) -> tuple[float, np.ndarray]:
         y = runner.run(val_feeds)["y"]
@@ -82,23 +63,31 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
             candidate = work / f"attempt{k}{r.suffix}"
             record = {"options": options}
             try:
-                facts = _build(r, options, parent_path, candidate, tensors, dims, feeds)
+                facts = _build(r, options, parent_path, candidate, source, feeds)
             except Exception as e:  # converters/quantizers raise many types; the attempt is recorded
                 attempts.append(record | {"result": f"build failed: {str(e).strip().splitlines()[-1][:300]}"})
                 continue
-            broken = graph_failures(candidate, 0 if r.parent.startswith("tflite-step") else dims["num_layers"])
+            broken = graph_failures(candidate, recurrent_ops(parent_path))
             if broken:
                 attempts.append(record | {"result": "graph check failed: " + "; ".join(broken)})
                 continue
+            contract = {k: parent_info[k] for k in INHERITED if k in parent_info}   # its I/O, as the runners read it
+            write_json_atomic(sidecar_path(candidate), contract)
             probed = probe(candidate)
             record |= {"probe": {str(b): v for b, v in probed.items()}, "size_bytes": candidate.stat().st_size}
             if probed[1] != "ok":
                 attempts.append(record | {"result": f"does not run at batch 1: {probed[1]}"})
                 continue
+            record["quantized_weight_fraction"] = share = quantized_share(candidate, r.precision)
+            if share < MIN_QUANTIZED_SHARE:     # e.g. ORT's quantizers on a GRU: only the head's MatMul is int8
+                attempts.append(record | {"result": f"only {100 * share:.0f} % of its weights are stored as "
+                                                    f"{STORED[r.precision]} (the rest stay float): the recipe does not "
+                                                    "reach this graph's recurrent op"})
+                continue
             facts["batch_resizable"] = all(v == "ok" for v in probed.values())
             facts["isolate"] = any(v.startswith("crashed") for v in probed.values())
             # the runner reads both from the sidecar; candidates are only ever run in a child
-            write_json_atomic(sidecar_path(candidate), {"batch_resizable": facts["batch_resizable"], "isolate": True})
+            write_json_atomic(sidecar_path(candidate), contract | {"batch_resizable": facts["batch_resizable"], "isolate": True})
             try:
                 value, y = val_score(open_runner(candidate))
             except InvalidInputError as e:   # crashed or failed in its child process
@@ -115,7 +104,7 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
             tried = "; ".join(f"{a['options']}: " + (f"{task.metric} {a['val_metric']:.4f} "
                                                       f"({format_increase(a['val_metric_increase'], 1)} worse)"
                                                       if a["result"] == "ok" else a["result"]) for a in attempts)
-            verdict = ("no attempt runs" if best is None else
+            verdict = ("no attempt is usable" if best is None else
                        f"validation {task.metric} {value:.4f} is {format_increase(increase, 1)} worse than {r.parent}'s {parent_value:.4f}")
             allowed = "none set" if budget.metric_increase is None else format_increase(budget.metric_increase, 1)
             raise QuantizationRefused(
@@ -130,42 +119,81 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
         shutil.rmtree(work, ignore_errors=True)
     info = {"kind": "artifact", "format": r.format, "precision": r.precision, "parent": r.parent,
             "recipe": r.name, "recipe_summary": r.summary, "options": options, "attempts": attempts,
-            "inputs": parent_info["inputs"], "outputs": parent_info["outputs"],
-            "missing_outputs": parent_info.get("missing_outputs", {}),
-            "layout": parent_info["layout"], "parent_size_bytes": parent_info["size_bytes"],
+            "missing_outputs": parent_info.get("missing_outputs", {}), "parent_size_bytes": parent_info["size_bytes"],
             "metric": task.metric, "val_metric": value, "parent_val_metric": parent_value, "val_metric_increase": increase}
+    info |= {k: parent_info[k] for k in INHERITED if k in parent_info}   # the same I/O contract as its parent
     info |= facts
     info["ops"] = _ops(out_path)
     return write_sidecar(out_path, info)
 
 
-def _build(r, options, parent_path, candidate, tensors, dims, feeds) -> dict:
+# What a quantized artefact keeps of its parent's sidecar: its I/O contract (names, layout, the one T
+# an unrolled graph takes, the x layout and dtype of a user's module), which the runners read.
+INHERITED = ("inputs", "outputs", "layout", "fixed_time_steps", "path_taken", "why", "x_layout", "x_dtype", "vocab_size",
+             "y_batch_axis")
+RECURRENT_OPS = ("LSTM", "DynamicQuantizeLSTM", "GRU")     # ONNX's fused recurrent ops (ORT's contrib one included)
+# A recipe is published only if most weights are stored in its type: an "int8" artefact whose recurrent
+# weights stayed float (measured: ORT's dynamic and static quantizers on a GRU quantize the head alone,
+# 1.05× the fp32 size) is not what a user choosing int8 asks for.
+STORED = {"int8": "int8", "int8-weights": "int8", "fp16-weights": "float16"}
+MIN_QUANTIZED_SHARE = 0.5
+
+
+def quantized_share(path: Path, precision: str) -> float:
+    """The share of weight elements (constant tensors of ≥ 64 elements: not scales, zero points or
+    shapes) stored as the recipe's type."""
+    want = STORED[precision]
+    counts: dict[str, int] = {}
+    if path.suffix == ".onnx":
+        import onnx
+        from onnx import helper
+
+        for t in onnx.load(str(path)).graph.initializer:
+            n = int(np.prod(t.dims)) if len(t.dims) else 1
+            if n >= 64:
+                name = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).name
+                counts[name] = counts.get(name, 0) + n
+    else:
+        from lstm_edge.converters.quantize_tflite import weight_bytes
+
+        counts = {k: v // np.dtype(k).itemsize for k, v in weight_bytes(path).items()}
+    total = sum(counts.values())
+    return counts.get(want, 0) / total if total else 0.0
+
+
+def _build(r, options, parent_path, candidate, source, feeds) -> dict:
     if r.format == "onnx":
         from lstm_edge.converters.quantize_onnx import build_onnx
 
         return build_onnx(r.name, options, parent_path, candidate, feeds)
-    from lstm_edge.converters.quantize_tflite import build_tflite
-
-    return build_tflite(r.name, options, tensors, dims, candidate, feeds)
+    return source.build_tflite(r.name, options, candidate, feeds)
 
 
-def graph_failures(path: Path, layers: int) -> list[str]:
-    """A quantized graph must keep one fused LSTM per layer (none for a step graph), no loops,
-    builtin ops only (TFLite)."""
+def recurrent_ops(path: Path) -> int:
+    """How many fused recurrent ops a graph has (an unrolled or step graph: 0)."""
     if path.suffix == ".onnx":
         import onnx
 
-        ops = [n.op_type for n in onnx.load(str(path)).graph.node]
-        fused = sum(o in ("LSTM", "DynamicQuantizeLSTM") for o in ops)
-        loops = sorted({o for o in ops if o in ("Loop", "Scan")})
-    else:
-        from lstm_edge.converters.to_tflite import FUSED_OP, tflite_ops, variable_tensors
+        return sum(n.op_type in RECURRENT_OPS for n in onnx.load(str(path)).graph.node)
+    from lstm_edge.converters.to_tflite import FUSED_OP, tflite_ops
 
-        ops = tflite_ops(path)
-        fused = ops.count(FUSED_OP)
-        loops = sorted({o for o in ops if o == "WHILE" or o.startswith("Flex") or o == "CUSTOM"})
+    return tflite_ops(path).count(FUSED_OP)
+
+
+def graph_failures(path: Path, layers: int) -> list[str]:
+    """A quantized graph must keep every fused recurrent op of its parent (one per layer; none for a
+    step or unrolled graph), no loops, builtin ops only (TFLite)."""
+    fused = recurrent_ops(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        loops = sorted({n.op_type for n in onnx.load(str(path)).graph.node if n.op_type in ("Loop", "Scan")})
+    else:
+        from lstm_edge.converters.to_tflite import tflite_ops, variable_tensors
+
+        loops = sorted({o for o in tflite_ops(path) if o == "WHILE" or o.startswith("Flex") or o == "CUSTOM"})
         loops += [f"variable tensor {n}" for n in variable_tensors(path)]
-    problems = [f"{fused} fused LSTM op(s), expected {layers}"] if fused != layers else []
+    problems = [f"{fused} fused recurrent op(s), expected {layers} as in its parent"] if fused != layers else []
     return problems + ([f"loop or non-builtin ops {loops}"] if loops else [])
 
 

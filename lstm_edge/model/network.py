@@ -76,3 +76,10 @@ def load_model(tensors: dict, dims: dict) -> SequenceLSTM:
     model = build_model(dims)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
     return model.eval()
+
+
+def lstm_flops(dims: dict, steps: int) -> float:
+    """Matrix-product FLOPs of `steps` (batch × time) LSTM steps, head included."""
+    H, L = dims["hidden_size"], dims["num_layers"]
+    per_step = sum(8 * H * ((dims["input_size"] if k == 0 else H) + H) for k in range(L)) + 2 * H * dims["output_size"]
+    return float(per_step * steps)

@@ -113,13 +113,7 @@ class Spec:
 
     def budget(self, parent: str, child: str) -> Tolerance:
         """The tolerance for (parent, child). A missing budget is an error, never a pass."""
-        for t in self.tolerance:
-            if (t.parent, t.child) == (parent, child):
-                return t
-        raise InvalidInputError(
-            f"model spec '{self.name}' has no tolerance for stage '{child}' against '{parent}'",
-            hint=f'add [[tolerance]] parent = "{parent}" child = "{child}" atol = ... rtol = ... to the spec',
-        )
+        return find_budget(self.tolerance, parent, child, f"model spec '{self.name}'")
 
     def to_dict(self) -> dict:
         """As TOML would hold it (no nulls), so spec_from_dict(spec.to_dict()) == spec."""
@@ -128,6 +122,30 @@ class Spec:
                 return {k: drop_none(x) for k, x in v.items() if x is not None}
             return [drop_none(x) for x in v] if isinstance(v, (list, tuple)) else v
         return drop_none(dataclasses.asdict(self))
+
+
+def find_budget(tolerances, parent: str, child: str, owner: str) -> Tolerance:
+    """The tolerance for (parent, child) in a spec's or a project's table. A missing budget is an
+    error, never a pass."""
+    for t in tolerances:
+        if (t.parent, t.child) == (parent, child):
+            return t
+    raise InvalidInputError(
+        f"{owner} has no tolerance for stage '{child}' against '{parent}'",
+        hint=f'add [[tolerance]] parent = "{parent}" child = "{child}" atol = ... rtol = ... to it',
+    )
+
+
+def check_tolerances(tolerances, problems: list[str]) -> None:
+    """Each budget well-formed (appends to `problems`): atol with rtol, at least one budget, none negative."""
+    for t in tolerances:
+        where_t = f"tolerance {t.parent}->{t.child}"
+        if (t.atol is None) != (t.rtol is None):
+            problems.append(f"{where_t}: give atol and rtol together")
+        if t.atol is None and t.metric_increase is None:
+            problems.append(f"{where_t}: no budget (set atol/rtol, metric_increase, or both)")
+        if any(v is not None and v < 0 for v in (t.atol, t.rtol, t.metric_increase)):
+            problems.append(f"{where_t}: atol/rtol/metric_increase must be >= 0")
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -142,12 +160,12 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def spec_from_dict(raw: dict, where: str = "spec") -> Spec:
-    spec = _build(Spec, raw, where)
+    spec = from_table(Spec, raw, where)
     _check_sizes(spec, where)
     return spec
 
 
-def _build(cls, table, where: str):
+def from_table(cls, table, where: str):
     """Build dataclass `cls` from a TOML table, refusing unknown keys and wrong types."""
     if not isinstance(table, dict):
         raise InvalidInputError(f"{where}: expected a table, got {type(table).__name__}")
@@ -174,7 +192,7 @@ def _build(cls, table, where: str):
 def _convert(hint, value, where: str):
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
+        return from_table(hint, value, where)
     if origin in (typing.Union, types.UnionType):      # "float | None": TOML has no null, so a value is a float
         return _convert(next(a for a in typing.get_args(hint) if a is not type(None)), value, where)
     if origin is tuple:
@@ -222,14 +240,7 @@ def _check_sizes(spec: Spec, where: str) -> None:
         problems.append(f"streaming: horizons must lie in 1..length ({st.length}), chunk ≥ 1")
     if any(b <= 0 for b in spec.parity.batch_sizes) or any(t <= 0 for t in spec.parity.lengths):
         problems.append("parity.batch_sizes and parity.lengths must be positive")
-    for t in spec.tolerance:
-        where_t = f"tolerance {t.parent}->{t.child}"
-        if (t.atol is None) != (t.rtol is None):
-            problems.append(f"{where_t}: give atol and rtol together")
-        if t.atol is None and t.metric_increase is None:
-            problems.append(f"{where_t}: no budget (set atol/rtol, metric_increase, or both)")
-        if any(v is not None and v < 0 for v in (t.atol, t.rtol, t.metric_increase)):
-            problems.append(f"{where_t}: atol/rtol/metric_increase must be >= 0")
+    check_tolerances(spec.tolerance, problems)
     if problems:
         raise InvalidInputError(f"{where}: " + "; ".join(problems))
 

@@ -100,9 +100,13 @@ class StageResult:
 def check_stage(stage: StageResult, runner, cases: list[Case], parent_outputs: list[dict],
                 torch_outputs: list[dict] | None = None) -> list[dict]:
     """Run `runner` on every case and compare with the parent's outputs on the same case
-    (and, for derived stages, record the figures against PyTorch too). → the runner's outputs."""
+    (and, for derived stages, record the figures against PyTorch too). → the runner's outputs, None
+    for a case the artefact does not take (another T than the one it was unrolled at)."""
     outputs = []
     for k, (case, ref) in enumerate(zip(cases, parent_outputs)):
+        if ref is None or not takes(runner, case):    # an unrolled artefact (or its parent) takes one T only
+            outputs.append(None)
+            continue
         got = runner.run(case.feeds)
         outputs.append(got)
         stage.comparisons.append(compare(got, ref, stage=stage.name, parent=stage.parent, case=case.name,
@@ -111,3 +115,12 @@ def check_stage(stage: StageResult, runner, cases: list[Case], parent_outputs: l
             stage.vs_pytorch.append(compare(got, torch_outputs[k], stage=stage.name, parent="pytorch", case=case.name,
                                             atol=None, rtol=None, outputs=stage.outputs))
     return outputs
+
+
+def takes(runner, case: Case) -> bool:
+    """Whether the artefact takes this case's T: any T, or exactly the sidecar's "fixed_time_steps"."""
+    fixed = runner.info.get("fixed_time_steps")
+    if fixed is None:
+        return True
+    time_axis = runner.info.get("x_layout", "BTF").index("T")     # a time-major module's x is (T, B, …)
+    return case.feeds["x"].shape[time_axis] == fixed

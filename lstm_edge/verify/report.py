@@ -102,7 +102,7 @@ def quant_rows(report: Report) -> list[list[str]]:
     for r in report.refusals:
         ran = r["best_val_metric"] is not None
         rows.append([r["recipe"], "—", "—", "—", "—", "—", "—",
-                     f"val {r['best_val_metric']:.4f}" if ran else "does not run",
+                     f"val {r['best_val_metric']:.4f}" if ran else "no usable attempt",
                      f"val {format_increase(r['val_metric_increase'])}" if ran else "—",
                      format_increase(r['budget_metric_increase'], 1), "refused"])
     return rows

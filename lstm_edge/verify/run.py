@@ -1,8 +1,10 @@
 """`lstm-edge verify DIR`: every stage in DIR against its parent, then the report.
 
-DIR holds a checkpoint (model.json, model.safetensors, test_set.npz) and artefacts with
-sidecars. Stages: pytorch (the root, scored on the task), numpy-reference, and every
-artefact whose sidecar names a parent. Hashes are checked before anything is loaded.
+DIR holds a model — a spec's checkpoint (model.json, model.safetensors, test_set.npz) or a user's
+project (lstm_edge/project/prepare.py), read through lstm_edge/source — and artefacts with
+sidecars. Stages: pytorch (the root, scored on the task or the project's metric), numpy-reference
+(lstm-edge's own model only), and every artefact whose sidecar names a parent. Hashes are checked
+before anything is loaded. An artefact unrolled at one T is run on the cases of that T only.
 """
 from __future__ import annotations
 
@@ -12,53 +14,46 @@ import numpy as np
 
 from lstm_edge.files import list_artifacts, read_json, read_sidecar
 from lstm_edge.errors import InvalidInputError, NothingToVerify
-from lstm_edge.train.checkpoint import load_checkpoint, load_test_set
 from lstm_edge.data.windows import Normalization
 from lstm_edge.exporting.artifacts import REFUSALS
-from lstm_edge.verify.parity import StageResult, check_stage, parity_cases
+from lstm_edge.verify.parity import StageResult, check_stage
 from lstm_edge.verify.report import Report, write_report
-from lstm_edge.model.spec import Tolerance, spec_from_dict
-from lstm_edge.tasks import task_for
+from lstm_edge.model.spec import Tolerance
 
 
 def verify(directory: Path, *, progress=None) -> Report:
-    from lstm_edge.model.network import TorchRunner, load_model
-    from lstm_edge.model.reference import ReferenceRunner
-    from lstm_edge.verify.plots import drift_plot
     from lstm_edge.runtime.probe import probe
     from lstm_edge.runtime.runner import open_sequence_runner
+    from lstm_edge.source import open_source
+    from lstm_edge.verify.plots import drift_plot
 
     directory = Path(directory)
-    tensors, meta = load_checkpoint(directory)
+    source = open_source(directory)        # a spec's checkpoint or a user's project: one chain from here
     if not list_artifacts(directory):     # PyTorch against the NumPy reference alone cannot fail a deployment
-        raise NothingToVerify(f"{directory}: no exported artefact beside the checkpoint, and PyTorch against "
+        raise NothingToVerify(f"{directory}: no exported artefact beside the model, and PyTorch against "
                               "the NumPy reference alone is not a check of anything deployed",
                               hint=f"export first: lstm-edge export {directory}")
-    spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
-    dims, targets = meta["dims"], meta["targets"]
-    norm = Normalization.from_dict(meta["normalization"])
-    test = load_test_set(directory, meta)
-    cases = parity_cases(spec, dims, test["x"])
+    test, task = source.test_set(), source.task
+    cases = source.parity_cases()
     say = progress or (lambda msg: None)
-    task = task_for(spec, meta)
 
-    def score(outputs: dict) -> dict:
-        return task.score(outputs["y"], test)
+    def score(outputs: dict | None) -> dict:
+        return {} if outputs is None else task.score(outputs["y"], test)
 
     say("pytorch: running the parity cases")
-    torch_runner = TorchRunner(load_model(tensors, dims))
-    torch_outputs = [torch_runner.run(c.feeds) for c in cases]
+    torch_outputs = [source.torch_runner().run(c.feeds) for c in cases]
     root = StageResult("pytorch", "", "pytorch", "fp32", "model.safetensors",
                        (directory / "model.safetensors").stat().st_size, Tolerance("", "pytorch", 0.0, 0.0),
                        (), {}, metrics=score(torch_outputs[0]))
     stages = [root]
 
-    say("numpy-reference: the LSTM equations in float64")
-    ref = StageResult("numpy-reference", "pytorch", "numpy", "fp64", None, None,
-                      spec.budget("pytorch", "numpy-reference"), ("y", "hn", "cn"), {})
-    ref_runner = ReferenceRunner.from_checkpoint(tensors, dims)
-    ref.metrics = score(check_stage(ref, ref_runner, cases, torch_outputs)[0])
-    stages.append(ref)
+    ref_runner = source.reference_runner()
+    if ref_runner is not None:
+        say("numpy-reference: the LSTM equations in float64")
+        ref = StageResult("numpy-reference", "pytorch", "numpy", "fp64", None, None,
+                          source.budget("pytorch", "numpy-reference"), ("y", "hn", "cn"), {})
+        ref.metrics = score(check_stage(ref, ref_runner, cases, torch_outputs)[0])
+        stages.append(ref)
 
     # Artefacts, parents before children: fp32 exports against PyTorch, quantized ones against
     # the fp32 artefact of their format (with PyTorch figures recorded beside).
@@ -83,50 +78,30 @@ def verify(directory: Path, *, progress=None) -> Report:
             runner = open_sequence_runner(path)   # a step artefact runs whole sequences through a Stream
             # the runner says what it returns and what its format cannot (the fused TFLite kernel: no cn)
             stage = StageResult(name, parent, info["format"], info["precision"], path.name, info["size_bytes"],
-                                spec.budget(parent, name), runner.output_names, runner.missing, info=runner.info)
+                                source.budget(parent, name), runner.output_names, runner.missing, info=runner.info)
             if info.get("parent_size_bytes"):
                 stage.info["size_ratio"] = info["size_bytes"] / info["parent_size_bytes"]
             outs = check_stage(stage, runner, cases, outputs_of[parent],
                                torch_outputs if parent != "pytorch" else None)
             stage.metrics = score(outs[0])
-            stage.judge_metric(metrics_of[parent])
+            if stage.metrics:
+                stage.judge_metric(metrics_of[parent])
             outputs_of[name], metrics_of[name] = outs, stage.metrics
             stages.append(stage)
 
     say("streaming: stepping one long sequence through every artefact that returns (h, c)")
-    streams = check_streams(directory, spec, meta, norm, test["x"], tensors, stages)
+    streams = source.check_streams(stages)
     refusals = read_json(directory / REFUSALS) if (directory / REFUSALS).exists() else []
-    report = Report(model=meta["model"], task=task.name, stages=stages, training=meta["training"],
+    report = Report(model=source.name, task=task.name, stages=stages, training=source.meta.get("training", {}),
                     forecast=root.metrics, cases=[c.name for c in cases], refusals=refusals, streaming=streams)
     plots = [drift_plot(directory, streams)] if streams else []
     if task.name == "forecast" and any(s.info.get("recipe") for s in stages):   # fp32 and every quantized stage of the test windows
         from lstm_edge.verify.plots import forecast_plot
 
+        norm, targets = Normalization.from_dict(source.meta["normalization"]), source.meta["targets"]
         chosen = [s.name for s in stages if s.name in ("onnx-fp32", "tflite-fp32") or s.info.get("recipe")]
         plots.insert(0, forecast_plot(directory, test["truth"],
                                       {n: norm.invert(outputs_of[n][0]["y"][:, -1].astype(np.float64), targets)
                                        for n in chosen}, targets))
     write_report(directory, report, plots)
     return report
-
-
-def check_streams(directory: Path, spec, meta: dict, norm, test_x, tensors, stages) -> list:
-    """Equivalence and drift for every artefact that can carry a stream (it returns cn)."""
-    from lstm_edge.model.network import load_model
-    from lstm_edge.runtime import open_runner
-    from lstm_edge.verify.streaming import check_stream, stream_input, torch_stream
-
-    dims = meta["dims"]
-    x = stream_input(spec, meta, norm, meta["features"], test_x)[:, :max(spec.streaming.horizons)]
-    torch_run = torch_stream(load_model(tensors, dims), x, spec.streaming.horizons)
-    results = []
-    for s in stages:
-        if s.artifact is None or "cn" not in s.outputs or s.info.get("isolate"):
-            continue   # isolated artefacts run one child process per call: 10⁴ of them is not a check
-        runner = open_runner(directory / s.artifact)
-        # a step artefact's whole-sequence twin is the fused artefact of the same precision
-        twin = directory / s.artifact.replace("tflite-step-", "tflite-")
-        whole = runner if not s.info.get("chunk") else open_runner(twin) if twin.exists() else None
-        results.append(check_stream(s.name, s.precision if s.precision == "fp32" else s.precision.split("-")[0],
-                                    runner, whole, x, torch_run, spec, dims["num_layers"], dims["hidden_size"]))
-    return results

@@ -115,3 +115,24 @@ def torch_stream(model, x: np.ndarray, horizons) -> dict:
         h, c, start = out["hn"], out["cn"], n
         states[n] = (h, c)
     return {"y": np.concatenate(ys, axis=1).astype(np.float64), "states": states}
+
+
+def check_streams(directory, spec, meta: dict, norm, test_x, tensors, stages) -> list:
+    """Equivalence and drift for every artefact that can carry a stream (it returns cn)."""
+    from lstm_edge.model.network import load_model
+    from lstm_edge.runtime import open_runner
+
+    dims = meta["dims"]
+    x = stream_input(spec, meta, norm, meta["features"], test_x)[:, :max(spec.streaming.horizons)]
+    torch_run = torch_stream(load_model(tensors, dims), x, spec.streaming.horizons)
+    results = []
+    for s in stages:
+        if s.artifact is None or "cn" not in s.outputs or s.info.get("isolate"):
+            continue   # isolated artefacts run one child process per call: 10⁴ of them is not a check
+        runner = open_runner(directory / s.artifact)
+        # a step artefact's whole-sequence twin is the fused artefact of the same precision
+        twin = directory / s.artifact.replace("tflite-step-", "tflite-")
+        whole = runner if not s.info.get("chunk") else open_runner(twin) if twin.exists() else None
+        results.append(check_stream(s.name, s.precision if s.precision == "fp32" else s.precision.split("-")[0],
+                                    runner, whole, x, torch_run, spec, dims["num_layers"], dims["hidden_size"]))
+    return results

@@ -43,6 +43,27 @@ METRICS = {
 }
 
 
+def metric_function(metric: dict, bundle):
+    """The manifest's metric: a task's (METRICS above), a project's built-in (runtime/metrics.py), or the
+    user's own function shipped as a file of the bundle (hash-checked with the rest; it imports only
+    numpy and the standard library). None when the bundle says the device cannot score it."""
+    table = metric.get("table", "task")
+    if table == "builtin":
+        from lstm_edge.runtime.metrics import BUILTIN
+
+        return BUILTIN[metric["name"]].fn
+    if table == "user":
+        if not metric.get("file"):
+            return None
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("lstm_edge_bundle_metric", bundle.root / metric["file"])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, metric["function"])
+    return METRICS[metric["name"]]
+
+
 def runtime_installed(runtime: str) -> bool:
     """Whether the runtime imports here (absent, or present but broken, both count as no)."""
     try:
@@ -168,8 +189,11 @@ def judge(check: ArtifactCheck, a: dict, got: dict, bundle) -> None:
                     setattr(check, attr, max(getattr(check, attr) or 0.0, d))
     increase = budget.get("metric_increase")
     metric = bundle.manifest.get("metric")
-    if metric and metric["case"] in got:
-        score, target = METRICS[metric["name"]], bundle.golden[f"{metric['case']}.target"]
+    score = metric_function(metric, bundle) if metric else None
+    if metric and score is None:
+        check.reason = f"metric {metric['name']} not available on the device: {metric.get('why', '')}"
+    if score is not None and metric["case"] in got:
+        target = bundle.golden[f"{metric['case']}.target"]
         check.metric = score(got[metric["case"]]["y"], target)
         check.parent_metric = score(bundle.outputs(a["parent"], metric["case"])["y"], target)
         verdict = metric_verdict(check.metric, check.parent_metric, metric.get("lower_is_better", True), increase)
