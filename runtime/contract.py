@@ -207,11 +207,13 @@ def pin_time_steps(expected: dict[str, tuple], info: dict, path: Path,
 
 
 def is_step_artifact(runner) -> bool:
-    """A step artefact (x (B, 1, F), returns cn) is stepped through a sequence by a Stream. An artefact
-    unrolled at a fixed T is not one, even at T = 1: stepping it would feed it T's it never took,
-    and chunking a last-step head would stack one answer per chunk."""
+    """A step artefact (x (B, 1, …), returns every state it takes: hn and cn, or a GRU's hn) is stepped
+    through a sequence by a Stream. An artefact unrolled at a fixed T is not one, even at T = 1: stepping
+    it would feed it T's it never took, and chunking a last-step head would stack one answer per chunk."""
     time_axis = getattr(runner, "x_spec", XSpec()).time_axis
-    return (runner.expected["x"][time_axis] == 1 and "cn" in runner.output_names
+    states = [n for n in runner.input_names if n != "x"]
+    returns_state = bool(states) and all(n.replace("0", "n") in runner.output_names for n in states)
+    return (runner.expected["x"][time_axis] == 1 and returns_state
             and getattr(runner, "unrolled", None) is None and runner.info.get("fixed_time_steps") is None)
 
 

@@ -6,6 +6,7 @@ pipeline --project` for users' models written in tests/project_user_nets.py, eac
 from __future__ import annotations
 
 import json
+import sys
 import tomllib
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def tiny_project(tmp_path) -> Path:
         '[data]\nevaluation = "eval.npz"\n[metric]\nname = "mae"\n'
         '[[tolerance]]\nparent = "pytorch"\nchild = "onnx-fp32"\natol = 1e-5\nrtol = 1e-5\n')
     return tmp_path / "lstm-edge.toml"
+
+
+def test_the_readme_has_one_your_model_region():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert text.count("<!-- your-model -->") == 1 and text.count("<!-- /your-model -->") == 1
 
 
 def test_a_valid_project_loads(tiny_project):
@@ -197,10 +203,24 @@ def test_init_writes_a_project_the_pipeline_reads(tiny_project, tmp_path, monkey
     assert "1-layer GRU H=3" in r.output
     p = load_project(d / "sub" / "p.toml")                   # paths rewritten relative to the file
     assert p.module.path == "../net.py:Net" and p.data.evaluation == "../eval.npz" and p.metric.name == "mae"
-    assert {(t.parent, t.child) for t in p.tolerance} >= {("pytorch", "onnx-fp32"), ("onnx-fp32", "onnx-int8-dynamic")}
+    assert {(t.parent, t.child) for t in p.tolerance} >= {("pytorch", "onnx-fp32"), ("onnx-fp32", "onnx-int8-dynamic"),
+                                                          ("pytorch", "tflite-step-fp32")}     # a GRU can stream
+    assert p.streaming.length == 10000 and p.streaming.fp16 == ()
     again = CliRunner().invoke(app, ["init", "--module", "net.py:Net", "--weights", "w.safetensors", "--example-shape",
                                      "2,5,2", "--out", "sub/p.toml"])
     assert again.exit_code == 2 and "never overwrites" in again.output
+
+
+def test_what_cannot_stream_is_named():
+    from lstm_edge.byo.inspect import Architecture
+    from lstm_edge.byo.step import why_not_streamable
+
+    base = dict(rnn_path="rnn", kind="GRU", num_layers=1, hidden_size=3, proj_size=0, bidirectional=False,
+                batch_first=True, head="fc", head_kind="last")
+    assert why_not_streamable(Architecture(**base)) is None
+    assert "backward direction" in why_not_streamable(Architecture(**base | {"bidirectional": True}))
+    assert "mean over every step" in why_not_streamable(Architecture(**base | {"head_kind": "mean"}))
+    assert "time-major" in why_not_streamable(Architecture(**base | {"batch_first": False}))
 
 
 @pytest.mark.parametrize("args, says, exit_code", [
@@ -251,6 +271,11 @@ def test_a_users_gru_keyword_spotter_the_whole_way(tmp_path, base_venv):
     assert set(refused) >= {"onnx-int8-dynamic", "onnx-int8-static"}
     assert all(a.get("size_bytes") for a in refused["onnx-int8-dynamic"]["attempts"])
     assert "tflite-dynamic-range" in stages and stages["tflite-dynamic-range"]["size_ratio"] < 1
+    # the GRU streams: a builtin-ops step artefact (state in and out), 10 000 steps against PyTorch
+    assert stages["tflite-step-fp32"]["passed"] and stages["tflite-step-fp32"]["outputs"]["hn"]["max_abs"] < 1e-5
+    streams = {r["stage"]: r for r in report["streaming"]}
+    assert streams["tflite-step-fp32"]["passed"] and streams["onnx-fp32"]["passed"]
+    assert streams["tflite-step-fp32"]["drift"][-1]["horizon"] == 10000 and "c" not in streams["tflite-step-fp32"]["drift"][-1]
     manifest = json.loads((out / "bundle" / "manifest.json").read_text())
     assert manifest["metric"] == {"name": "accuracy", "table": "builtin", "case": "windows", "lower_is_better": False}
     device = base_venv.python("-m", "lstm_edge.runtime", "verify", out / "bundle", "--json", tmp_path / "device.json",
@@ -258,6 +283,13 @@ def test_a_users_gru_keyword_spotter_the_whole_way(tmp_path, base_venv):
     assert device.returncode == 0, device.stdout + device.stderr
     checks = json.loads((tmp_path / "device.json").read_text())["artifacts"]
     assert checks and all(c["status"] == "pass" and c["metric"] is not None for c in checks), checks
+
+    # the README's table of this run is written from these files (tools/your_model_figures.py)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from your_model_figures import column
+
+    col = column(out)
+    assert col["pytorch"].startswith("accuracy") and "onnx-int8-dynamic" in col["refused"] and "pass" in col["device"]
 
     # the Python API runs the same chain from objects in memory, and returns the same figures
     import lstm_edge
@@ -299,6 +331,8 @@ def test_a_users_lstm_forecaster_with_their_own_metric(tmp_path, base_venv):
     assert stages["pytorch"]["metrics"]["metric"] == "smape" and stages["pytorch"]["metrics"]["beats_baseline"]
     assert stages["tflite-fp32"]["passed"] and "cn" in stages["tflite-fp32"]["missing_outputs"]    # the fused kernel
     assert (out / "bundle" / "metric.py").read_text() == (tmp_path / "smape.py").read_text()   # it travels
+    streams = {r["stage"]: r for r in report["streaming"]}
+    assert streams["tflite-step-fp32"]["passed"] and streams["tflite-step-fp32"]["drift"][-1]["c"] < 1e-5
     device = base_venv.python("-m", "lstm_edge.runtime", "verify", out / "bundle", ok=False)
     assert device.returncode == 0 and "skipped" not in device.stdout, device.stdout + device.stderr
 

@@ -110,8 +110,19 @@ def test_stream_carries_the_state_across_calls_and_chunks(tmp_path):
     assert (s.h == 2).all()                                           # `state` is a copy
     s.reset()
     assert s.steps == 0 and not s.h.any() and not s.c.any()
+    # an artefact that takes (x, h0) and returns (y, hn) — a GRU's shape — carries h alone
+    gru = Stream(open_runner(tiny_onnx(tmp_path / "no-cn.onnx", with_cn=False)), batch=2)
+    assert gru.c is None and list(gru.states) == ["h0"]
+    gru.step(x)
+    gru.step(x[:, 0])
+    assert (gru.h == 2).all() and len(gru.state) == 1
+
+    class TakesCButReturnsNone:     # an LSTM artefact that does not return its cell state (the fused TFLite kernel)
+        name, input_names, output_names, info = "fused", ("x", "h0", "c0"), ("y", "hn"), {}
+        expected = {"x": (None, None, 3), "h0": (2, None, 4), "c0": (2, None, 4)}
+
     with pytest.raises(InvalidInputError, match="does not return the cell state 'cn'"):
-        Stream(open_runner(tiny_onnx(tmp_path / "no-cn.onnx", with_cn=False)))
+        Stream(TakesCButReturnsNone())
 
 
 def test_rows_run_one_per_call_are_split_and_stacked_on_their_batch_axes(tmp_path):
@@ -127,7 +138,7 @@ def test_rows_run_one_per_call_are_split_and_stacked_on_their_batch_axes(tmp_pat
          "h0": np.zeros((2, 3, 4), np.float32), "c0": np.zeros((2, 3, 4), np.float32)}
     out = runner.run(f)
     assert calls == [(5, 1, 3)] * 3 and np.array_equal(out["y"], f["x"][:, :, :2]) and out["hn"].shape == (2, 3, 4)
-    with pytest.raises(InvalidInputError, match=r"takes x \(T, B, F\) float32; a Stream feeds x \(B, k, F\) float32 chunks"):
+    with pytest.raises(InvalidInputError, match=r"takes x \(T, B, F\) float32; a Stream feeds batch-first chunks"):
         Stream(runner)                                                # it would read a (B, k, F) chunk as (T, B, F)
 
 

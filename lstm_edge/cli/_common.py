@@ -157,7 +157,7 @@ def print_report(report) -> None:
         for r in report.streaming:
             verdict = "pass" if r.passed else (f"FAIL at n = {r.failed_horizon}" if r.failed_horizon else "FAIL")
             st.add_row(r.stage, r.precision, " / ".join(f"{v:.0e}" for v in r.equivalence.values()),
-                       *[f"{d['y']:.0e} / {d['h']:.0e} / {d['c']:.0e}" for d in r.drift], verdict,
+                       *[f"{d['y']:.0e} / {d['h']:.0e} / " + (f"{d['c']:.0e}" if "c" in d else "—") for d in r.drift], verdict,
                        style=None if r.passed else "red")
         out.print(st)
     f = report.forecast

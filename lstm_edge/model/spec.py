@@ -148,6 +148,15 @@ def check_tolerances(tolerances, problems: list[str]) -> None:
             problems.append(f"{where_t}: atol/rtol/metric_increase must be >= 0")
 
 
+def check_streaming(st: StreamingSpec, problems: list[str]) -> None:
+    """The streaming table well-formed (appends to `problems`): one budget per horizon, horizons in range."""
+    if len(st.fp32) != len(st.horizons) or any(len(b) not in (0, len(st.horizons)) for b in (st.fp16, st.int8)):
+        problems.append(f"streaming: fp32 needs one budget per horizon ({len(st.horizons)}); fp16 and int8 "
+                        "one per horizon, or [] to record their drift without judging it")
+    if st.length < 1 or st.chunk < 1 or any(h < 1 or h > st.length for h in st.horizons):
+        problems.append(f"streaming: horizons must lie in 1..length ({st.length}), chunk ≥ 1")
+
+
 def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     try:
@@ -232,12 +241,7 @@ def _check_sizes(spec: Spec, where: str) -> None:
         problems.append("data.targets must name at least one column")
     if spec.train.warmup_steps >= spec.data.window:
         problems.append(f"train.warmup_steps ({spec.train.warmup_steps}) must be < data.window ({spec.data.window})")
-    st = spec.streaming
-    if len(st.fp32) != len(st.horizons) or any(len(b) not in (0, len(st.horizons)) for b in (st.fp16, st.int8)):
-        problems.append(f"streaming: fp32 needs one budget per horizon ({len(st.horizons)}); fp16 and int8 "
-                        "one per horizon, or [] to record their drift without judging it")
-    if st.length < 1 or st.chunk < 1 or any(h < 1 or h > st.length for h in st.horizons):
-        problems.append(f"streaming: horizons must lie in 1..length ({st.length}), chunk ≥ 1")
+    check_streaming(spec.streaming, problems)
     if any(b <= 0 for b in spec.parity.batch_sizes) or any(t <= 0 for t in spec.parity.lengths):
         problems.append("parity.batch_sizes and parity.lengths must be positive")
     check_tolerances(spec.tolerance, problems)

@@ -5,6 +5,7 @@
     [data]      evaluation = "eval.npz"      (x, y[, lengths])      calibration = "calib.npz"   (x)
     [metric]    name = "mae"                 or   function = "metric.py:score"   lower_is_better = true
     [parity]    batch_sizes, lengths, seed   (the random grid, as in a model spec)
+    [streaming] length, horizons, chunk, fp32/fp16/int8 drift budgets (as in a model spec)
     [[tolerance]] parent, child, atol, rtol, metric_increase   (the spec's budget table)
 
 Read like a model spec (lstm_edge/model/spec.py): unknown keys, wrong types and impossible
@@ -22,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.model.spec import ParityGridSpec, Tolerance, check_tolerances, find_budget, from_table
+from lstm_edge.model.spec import (ParityGridSpec, StreamingSpec, Tolerance, check_streaming, check_tolerances, find_budget,
+                                  from_table)
 
 PROJECT_FILE = "lstm-edge.toml"
 
@@ -56,6 +58,7 @@ class Project:
     metric: MetricSpec
     description: str = ""
     parity: ParityGridSpec = field(default_factory=ParityGridSpec)
+    streaming: StreamingSpec = field(default_factory=StreamingSpec)   # the step artefact's 10 000-step check
     tolerance: tuple[Tolerance, ...] = ()
     root: str = "."                  # the project file's directory (not a key of the file)
 
@@ -116,6 +119,7 @@ def _check(p: Project, where: str) -> None:
     if any(b <= 0 for b in p.parity.batch_sizes) or any(t <= 0 for t in p.parity.lengths):
         problems.append("parity.batch_sizes and parity.lengths must be positive")
     check_tolerances(p.tolerance, problems)
+    check_streaming(p.streaming, problems)
     if problems:
         raise InvalidInputError(f"{where}: " + "; ".join(problems))
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from lstm_edge.errors import InvalidInputError
 from lstm_edge.files import read_json, sha256_file, write_json_atomic, write_sidecar
+from lstm_edge.byo.step import STEP
 from lstm_edge.project.file import PROJECT_FILE, project_toml, read_data
 
 COPIED = ("model.safetensors", "evaluation.npz", "calibration.npz")
@@ -71,6 +72,7 @@ def prepare(project, out: Path, *, progress=None) -> dict:
             raise InvalidInputError(f"{project.path(getattr(project.data, name) or project.data.evaluation)}: "
                                     f"x has {data['x'].shape[bx]} row(s); the {name} set needs at least 2")
     _check_metric_direction(project, model, report, evaluation)
+    streaming = _step_artifact(project, model, report, out / "export", say)
     (out / "module").mkdir()
     file, _, cls = project.module.path.rpartition(":")
     module_copy = Path("module") / Path(file).name
@@ -80,6 +82,9 @@ def prepare(project, out: Path, *, progress=None) -> dict:
         with open(out / f"{name}.npz", "wb") as f:
             np.savez(f, **data)
     y_axis = report["y_batch_axis"]
+    if (out / "export" / STEP).exists():
+        for f in (STEP, STEP + ".json"):
+            (out / "export" / f).rename(out / f)
     for old, new in RENAMED.items():          # the chain's names; the sidecar gains the chain's keys
         if (out / "export" / old).exists():
             info = read_json(out / "export" / f"{old}.json")
@@ -99,7 +104,7 @@ def prepare(project, out: Path, *, progress=None) -> dict:
     (out / PROJECT_FILE).write_text(project_toml(local))
     meta = {"kind": "project", "model": project.name, "project": local, "architecture": arch,
             "inputs": report["inputs"], "outputs": report["outputs"], "y_batch_axis": y_axis,
-            "example_shape": list(shape), "refused_formats": report["refused"],
+            "example_shape": list(shape), "refused_formats": report["refused"], "streaming": streaming,
             "sha256": {p.relative_to(out).as_posix(): sha256_file(p)
                        for p in sorted(out.rglob("*")) if p.is_file() and (p.parent.name == "module"
                                                                             or p.name in COPIED)}}
@@ -128,3 +133,21 @@ def _check_metric_direction(project, model, report: dict, evaluation: dict) -> N
             f"{'lower' if task.lower_is_better else 'higher'} is better",
             hint="check [metric] lower_is_better (it may be the wrong way round), that y matches x row by row, "
                  "and that the weights are the trained ones")
+
+
+def _step_artifact(project, model, report: dict, export_dir: Path, say) -> dict:
+    """The streaming step artefact (lstm_edge/byo/step.py), when the project budgets it (a
+    [[tolerance]] pytorch → tflite-step-fp32 row: `lstm-edge init` writes one for a module that can
+    stream) and the module can stream; → what model.json records about streaming."""
+    from lstm_edge.byo.inspect import Architecture
+    from lstm_edge.byo.step import export_step, why_not_streamable
+
+    if not any((t.parent, t.child) == ("pytorch", "tflite-step-fp32") for t in project.tolerance):
+        return {"step_artifact": None, "why": "the project has no budget for tflite-step-fp32"}
+    arch = Architecture.from_dict(report["architecture"])
+    why = why_not_streamable(arch)
+    if why:
+        say(f"streaming: refused — {why}")
+        return {"step_artifact": None, "why": why}
+    export_step(model, arch, tuple(project.module.example_shape), report["y_batch_axis"], export_dir / STEP, say)
+    return {"step_artifact": STEP}

@@ -16,7 +16,8 @@ from lstm_edge.files import read_json, sha256_file
 
 # recipes that apply to a user's module today; the full-integer and step recipes need the
 # streaming step graph and integer calibration of a user's architecture, which are not built yet
-PROJECT_RECIPES = ("onnx-int8-dynamic", "onnx-int8-static", "onnx-fp16", "tflite-dynamic-range", "tflite-fp16")
+PROJECT_RECIPES = ("onnx-int8-dynamic", "onnx-int8-static", "onnx-fp16", "tflite-dynamic-range", "tflite-fp16",
+                   "tflite-step-dynamic-range", "tflite-step-fp16")
 CALIBRATION_ROWS = 256
 GOLDEN_ROWS = 256          # evaluation rows the device scores (the bundle stays small)
 
@@ -44,8 +45,9 @@ class ProjectSource:
         self.bx = 0 if self.arch.batch_first else 1
         self.task = ProjectTask(self.project, self.meta["y_batch_axis"])
         self.weights_sha256 = self.meta["sha256"]["model.safetensors"]
-        self.recipes = [r for r in PROJECT_RECIPES
-                        if (self.directory / ("onnx-fp32.onnx" if r.startswith("onnx") else "tflite-fp32.tflite")).exists()]
+        from lstm_edge.converters.recipes import RECIPES
+
+        self.recipes = [r for r in PROJECT_RECIPES if (self.directory / f"{RECIPES[r].parent}{RECIPES[r].suffix}").exists()]
         self._model = self._test = None
 
     def budget(self, parent: str, child: str):
@@ -132,9 +134,14 @@ class ProjectSource:
             if recipe_name == "tflite-fp16":
                 c.target_spec.supported_types = [tf.float16]
 
-        if recipe_name not in ("tflite-dynamic-range", "tflite-fp16"):
+        if recipe_name not in PROJECT_RECIPES or recipe_name.startswith("onnx"):
             raise InvalidInputError(f"{recipe_name} does not apply to a user's module yet")
         model = self.model()
+        if recipe_name.startswith("tflite-step-"):          # the step graph, weights quantized
+            from lstm_edge.byo.step import build_step
+
+            build_step(model, self.arch, tuple(self.meta["example_shape"]), out, setup=setup)
+            return {"runtimes": ["litert"], "streaming": True, "chunk": 1, "weight_bytes_by_dtype": weight_bytes(out)}
         sd = zero_biases(self.arch, model, {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()})
         route, _ = to_tflite.choose_path(self.arch)
         build = to_tflite.fused if route == "fused" else to_tflite.general
@@ -143,7 +150,42 @@ class ProjectSource:
                 "weight_bytes_by_dtype": weight_bytes(out)}
 
     def check_streams(self, stages: list) -> list:
-        return []          # a user's module has no streaming step artefact yet (issue: "Your model, the whole way")
+        """Equivalence and drift (lstm_edge/verify/streaming.py) over one long stream of the evaluation rows
+        one after another, for every artefact that returns its state, when the module can stream."""
+        from lstm_edge.byo.step import why_not_streamable
+        from lstm_edge.runtime import open_runner
+        from lstm_edge.verify.streaming import check_stream, precision_class
+
+        if why_not_streamable(self.arch) or not self.meta.get("streaming", {}).get("step_artifact"):
+            return []
+        st = self.project.streaming
+        x = self.test_set()["x"]                                   # (N, T, …) batch-first
+        flat = x.reshape(1, -1, *x.shape[2:])
+        flat = np.ascontiguousarray(np.tile(flat, (1, st.length // flat.shape[1] + 1) + (1,) * (x.ndim - 2))[:, :st.length])
+        torch_run = self._torch_stream(flat, st.horizons)
+        results = []
+        for s in stages:
+            if (s.artifact is None or s.info.get("isolate") or s.info.get("fixed_time_steps")     # unrolled at one T
+                    or not all(n.replace("0", "n") in s.outputs for n in self.zero_state(1))):
+                continue
+            runner = open_runner(self.directory / s.artifact)
+            twin = self.directory / "onnx-fp32.onnx"               # the whole-sequence twin of a step artefact
+            whole = runner if not s.info.get("chunk") else open_runner(twin) if twin.exists() else None
+            results.append(check_stream(s.name, precision_class(s.precision), runner, whole, flat, torch_run, st,
+                                        self.zero_state(1)))
+        return results
+
+    def _torch_stream(self, x: np.ndarray, horizons) -> dict:
+        """PyTorch stepped one step per call with the state carried: y at every step, the state at each horizon."""
+        runner, state = self.torch_runner(), self.zero_state(1)
+        ys, states = [], {}
+        for t in range(x.shape[1]):
+            out = runner.run({"x": np.ascontiguousarray(x[:, t:t + 1])} | state)
+            state = {k: out[k.replace("0", "n")] for k in state}
+            ys.append(out["y"].reshape(1, -1))
+            if t + 1 in horizons:
+                states[t + 1] = tuple(state.values())
+        return {"y": np.stack(ys, axis=1).astype(np.float64), "states": states}
 
     def golden_cases(self) -> dict:
         """"windows": the evaluation set from the zero state, with its y as the metric's target (the first

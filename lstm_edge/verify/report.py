@@ -68,7 +68,8 @@ class Report:
             if r.failed_horizon is not None:
                 d = next(d for d in r.drift if not d["passed"])
                 lines.append(f"{r.stage} streaming drifts past its {r.precision} budget at horizon {d['horizon']}: "
-                             f"max |Δy| {d['y']:.3g}, |Δh| {d['h']:.3g}, |Δc| {d['c']:.3g} against PyTorch (budget {d['budget']:g})")
+                             f"max |Δy| {d['y']:.3g}, |Δh| {d['h']:.3g}" + (f", |Δc| {d['c']:.3g}" if "c" in d else "")
+                             + f" against PyTorch (budget {d['budget']:g})")
             if r.precision == "fp32" and not r.equivalent:
                 lines.append(f"{r.stage}: stepping is not equivalent to the full sequence: {r.equivalence}")
         return lines
@@ -175,7 +176,8 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
                   "|---|---|---|" + "---|" * len(hz) + "---|"]
         for r in report.streaming:
             eq = ", ".join(f"{k} {v:.1e}" for k, v in r.equivalence.items())
-            cells = [f"{d['y']:.1e} / {d['h']:.1e} / {d['c']:.1e}" + ("" if d["passed"] else " ✗") for d in r.drift]
+            cells = [f"{d['y']:.1e} / {d['h']:.1e} / " + (f"{d['c']:.1e}" if "c" in d else "—") + ("" if d["passed"] else " ✗")
+                     for d in r.drift]
             verdict = "pass" if r.passed else (f"FAIL at n = {r.failed_horizon}" if r.failed_horizon else "FAIL (equivalence)")
             lines.append(f"| {r.stage} | {r.precision} | {eq} | " + " | ".join(cells) + f" | {verdict} |")
     for plot in plots or []:
