@@ -8,12 +8,15 @@
 #   make device-check   a fresh venv with only `pip install lstm-edge` verifies the demo's bundle
 # and one for the numbers:
 #   make bench          lstm-edge bench on the default model and on the H = 256 throughput model
+#   make readme-figures the README's figures from that real run (tools/readme_figures.py)
+# and one for your own model (README "Your model, end to end"):
+#   make your-model     two users' models (examples/your_model) through init → pipeline → device verify → bench
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast lint typing-view install clean device-check bench
+.PHONY: demo test test-fast lint typing-view install clean device-check bench readme-figures your-model
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +57,18 @@ bench: $(STAMP)
 	$(BIN)/lstm-edge bench artifacts/sensor
 	$(BIN)/lstm-edge bench artifacts/throughput --scenario throughput
 
+# The README's figures (between <!-- figures:NAME --> markers) from a real run: what make demo
+# printed, kept in $(DEMO_CONSOLE) (made here by running make demo when it or the report is
+# missing), artifacts/sensor/report.json and the two bench.json of make bench (run when missing).
+# `make readme-figures FIGURES=--check` writes nothing: exit 1 with a diff if the README is stale.
+DEMO_CONSOLE := artifacts/sensor.console
+readme-figures: $(STAMP)
+	test -f $(DEMO_CONSOLE) -a -f artifacts/sensor/report.json || { mkdir -p artifacts && \
+	  { $(MAKE) --no-print-directory demo > $(DEMO_CONSOLE).part 2>&1 || { cat $(DEMO_CONSOLE).part; exit 1; }; } && \
+	  mv $(DEMO_CONSOLE).part $(DEMO_CONSOLE); }
+	test -f artifacts/sensor/bench.json -a -f artifacts/throughput/bench.json || $(MAKE) --no-print-directory bench
+	$(BIN)/python tools/readme_figures.py --console $(DEMO_CONSOLE) $(FIGURES)
+
 DEVICE := build/device
 device-check: $(STAMP)
 	test -f artifacts/sensor/bundle/manifest.json || $(MAKE) demo
@@ -67,3 +82,22 @@ device-check: $(STAMP)
 
 clean:
 	rm -rf artifacts build *.egg-info
+
+# README "Your model, end to end", command for command (into artifacts/; init never overwrites, so the
+# project files are written afresh each time).
+YOURS := artifacts/your_model
+your-model: $(STAMP)
+	$(BIN)/python examples/your_model/make.py $(YOURS)
+	rm -f $(YOURS)/kws.toml $(YOURS)/forecaster.toml
+	$(BIN)/lstm-edge init --module examples/your_model/kws.py:KeywordSpotter --weights $(YOURS)/kws.safetensors \
+	    --example-shape 2,30,13 --evaluation $(YOURS)/kws_eval.npz --calibration $(YOURS)/kws_calib.npz --out $(YOURS)/kws.toml
+	$(BIN)/lstm-edge pipeline --project $(YOURS)/kws.toml --out artifacts/kws
+	$(BIN)/python -m lstm_edge.runtime verify artifacts/kws/bundle
+	$(BIN)/lstm-edge bench artifacts/kws
+	$(BIN)/lstm-edge init --module examples/your_model/forecaster.py:Forecaster --weights $(YOURS)/forecaster.safetensors \
+	    --example-shape 2,64,2 --evaluation $(YOURS)/forecaster_eval.npz \
+	    --metric-function examples/your_model/smape.py:smape --lower-is-better --out $(YOURS)/forecaster.toml
+	$(BIN)/lstm-edge pipeline --project $(YOURS)/forecaster.toml --out artifacts/forecaster
+	$(BIN)/python -m lstm_edge.runtime verify artifacts/forecaster/bundle
+	$(BIN)/lstm-edge bench artifacts/forecaster
+	$(BIN)/python tools/your_model_figures.py artifacts/kws artifacts/forecaster

@@ -1,0 +1,87 @@
+"""The README's "Your model, end to end" figures, from the run `make your-model` made.
+
+    python tools/your_model_figures.py [--readme README.md] [--check] KWS_DIR FORECASTER_DIR
+
+Reads each output directory's report.json (and the device check the bundle recorded in its manifest)
+and rewrites the table between <!-- your-model --> and <!-- /your-model --> in the README. Missing
+inputs or markers are refused by name (exit 2); --check writes nothing and exits 1 if the table is stale.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = re.compile(r"(<!-- your-model -->\n)(.*?)(<!-- /your-model -->)", re.S)
+
+
+def column(out: Path) -> dict[str, str]:
+    report = json.loads((out / "report.json").read_text())
+    manifest = json.loads((out / "bundle" / "manifest.json").read_text())
+    st = {s["name"]: s for s in report["stages"]}
+    root = st["pytorch"]["metrics"]
+
+    def worst(name: str) -> str:
+        s = st.get(name)
+        return "—" if s is None else f"{max(o['max_abs'] for o in s['outputs'].values()):.1e}"
+
+    published = [f"{s['name']} ({s['size_ratio']:.2f}×, {s['metrics']['metric']} {s['metrics']['value']:.4g})"
+                 for s in report["stages"] if s.get("recipe") and s["passed"]]
+    refused = []
+    for r in report["refusals"]:
+        ok = [a for a in r["attempts"] if a["result"] == "ok"]
+        why = (f"{r['metric']} {100 * r['val_metric_increase']:+.1f} %, budget {100 * r['budget_metric_increase']:+.0f} %"
+               if ok else r["attempts"][0]["result"].split(" (the rest")[0].split(":")[0])
+        refused.append(f"{r['recipe']} ({why})")
+    drift = [f"{d['stage']} {max(d['drift'][-1]['y'], d['drift'][-1]['h']):.0e}" for d in report["streaming"]
+             if d["precision"] == "fp32"]
+    checks = manifest.get("host_check", [])
+    return {"model": f"{report['model']}",
+            "pytorch": f"{root['metric']} {root['value']:.4g} (rows shuffled: {root['baseline']:.4g})",
+            "fp32": f"ONNX {worst('onnx-fp32')}, TFLite {worst('tflite-fp32')}, step {worst('tflite-step-fp32')}",
+            "published": ", ".join(published) or "—", "refused": ", ".join(refused) or "—",
+            "drift": ", ".join(drift) or "—",
+            "device": f"{sum(c['status'] == 'pass' for c in checks)} of {len(checks)} artefacts pass"}
+
+
+ROWS = (("PyTorch on the evaluation set", "pytorch"), ("fp32 max \\|Δ\\| vs PyTorch", "fp32"),
+        ("quantized, published", "published"), ("refused, with figures", "refused"),
+        ("streaming drift at n = 10 000 (fp32, max of y and h)", "drift"), ("bundle's device check", "device"))
+
+
+def table(kws: Path, forecaster: Path) -> str:
+    a, b = column(kws), column(forecaster)
+    lines = [f"| | {a['model']} | {b['model']} |", "|---|---|---|"]
+    return "\n".join(lines + [f"| {label} | {a[k]} | {b[k]} |" for label, k in ROWS]) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("kws", type=Path)
+    ap.add_argument("forecaster", type=Path)
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    ap.add_argument("--check", action="store_true")
+    a = ap.parse_args(argv)
+    for d in (a.kws, a.forecaster):
+        for f in ("report.json", "bundle/manifest.json"):
+            if not (d / f).is_file():
+                print(f"your_model_figures: {d / f} is missing (make your-model writes it)", file=sys.stderr)
+                return 2
+    old = a.readme.read_text(encoding="utf-8")
+    if len(REGION.findall(old)) != 1:
+        print(f"your_model_figures: {a.readme} needs one <!-- your-model --> … <!-- /your-model --> region", file=sys.stderr)
+        return 2
+    new = REGION.sub(lambda m: m[1] + table(a.kws, a.forecaster) + m[3], old)
+    if a.check:
+        print(f"{a.readme}: your-model figures {'up to date' if new == old else 'stale'}")
+        return 0 if new == old else 1
+    a.readme.write_text(new, encoding="utf-8")
+    print(f"{a.readme}: your-model figures written from {a.kws} and {a.forecaster}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
