@@ -284,6 +284,14 @@ def test_a_users_gru_keyword_spotter_the_whole_way(tmp_path, base_venv):
     checks = json.loads((tmp_path / "device.json").read_text())["artifacts"]
     assert checks and all(c["status"] == "pass" and c["metric"] is not None for c in checks), checks
 
+    # every later command takes the project's directory: verify again, quantize one recipe; its fp32 artefacts
+    # are the pipeline's (export refuses to rewrite them from a checkpoint it does not have)
+    again = CliRunner().invoke(app, ["verify", str(out)])
+    assert again.exit_code == 0 and json.loads((out / "report.json").read_text())["passed"], again.output
+    assert CliRunner().invoke(app, ["export", str(out), "--format", "onnx"]).exit_code == 2
+    r = CliRunner().invoke(app, ["export", str(out), "--only-quantize", "--quantize", "tflite-int8"])
+    assert r.exit_code == 3 and "does not apply to" in r.output
+
     # the README's table of this run is written from these files (tools/your_model_figures.py)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     from your_model_figures import column

@@ -26,6 +26,10 @@ def export(directory: Path, formats: list[str], *, recipes: list[str] = (), prog
     say = progress or (lambda msg: None)
     written = []
     if formats:        # the fp32 artefacts of a spec's checkpoint (a project's are written by prepare)
+        if (directory / "model.json").is_file() and read_json(directory / "model.json").get("kind") == "project":
+            raise UsageError(f"{directory} holds your own module (a project): its fp32 artefacts are written by "
+                             "lstm-edge pipeline --project, checked against your module where they are made",
+                             hint=f"quantize them with lstm-edge export {directory} --only-quantize --quantize RECIPE")
         tensors, meta = load_checkpoint(directory)
         spec = spec_from_dict(meta["spec"], where=f"{directory / 'model.json'}: spec")
         dims, model = meta["dims"], load_model(tensors, meta["dims"])
