@@ -270,7 +270,10 @@ def test_a_users_gru_keyword_spotter_the_whole_way(tmp_path, base_venv):
     # ORT's quantizers have no GRU: the int8 ONNX recipes quantize the head alone, which is refused with figures
     assert set(refused) >= {"onnx-int8-dynamic", "onnx-int8-static"}
     assert all(a.get("size_bytes") for a in refused["onnx-int8-dynamic"]["attempts"])
-    assert "tflite-dynamic-range" in stages and stages["tflite-dynamic-range"]["size_ratio"] < 1
+    # the GRU's TFLite sequence artefact takes any T (a builtin WHILE loop), checked on the whole grid
+    tfl = json.loads((out / "tflite-fp32.tflite.json").read_text())
+    assert tfl["fixed_time_steps"] is None and "WHILE" in tfl["ops"] and "random B=7 T=1000" in [
+        c["case"] for c in stages["tflite-fp32"]["cases"]]
     # the GRU streams: a builtin-ops step artefact (state in and out), 10 000 steps against PyTorch
     assert stages["tflite-step-fp32"]["passed"] and stages["tflite-step-fp32"]["outputs"]["hn"]["max_abs"] < 1e-5
     streams = {r["stage"]: r for r in report["streaming"]}
@@ -349,3 +352,38 @@ def test_a_users_lstm_forecaster_with_their_own_metric(tmp_path, base_venv):
     (tmp_path / "fc-inverted.toml").write_text(text)
     r = CliRunner().invoke(app, ["pipeline", "--project", str(tmp_path / "fc-inverted.toml"), "--out", str(tmp_path / "x")])
     assert r.exit_code == 3 and "lower_is_better" in r.output and not (tmp_path / "x").exists(), r.output
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:LSTM with projections:UserWarning")   # torch: oneDNN has no proj_size
+def test_the_any_t_general_path_takes_every_length(tmp_path):
+    """A 2-layer bidirectional GRU and a projected LSTM: the general TFLite path as a WHILE loop is checked
+    at B ∈ {1, 2, 7} × T ∈ {1, 2, 50, 1000} and the example's T, and declares no fixed T."""
+    import torch
+    from torch import nn
+
+    from lstm_edge.byo.export import export_module
+
+    class BiGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.fc = nn.GRU(3, 5, num_layers=2, bidirectional=True, batch_first=True), nn.Linear(10, 2)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0])
+
+    class Projected(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.fc = nn.LSTM(3, 6, proj_size=2, num_layers=2, batch_first=True), nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0][:, -1])
+
+    for cls in (BiGRU, Projected):
+        torch.manual_seed(0)
+        x = np.random.default_rng(0).standard_normal((2, 9, 3)).astype(np.float32)
+        report = export_module(cls().eval(), x, tmp_path / cls.__name__, formats=("tflite",), tflite_time="any")
+        (a,) = report["artifacts"]
+        assert a["fixed_time_steps"] is None and a["ops"]["WHILE"] >= 2 and len(a["parity_cases"]) == 15
+        assert max(a["max_abs_vs_pytorch"].values()) < 1e-5

@@ -25,7 +25,10 @@ from lstm_edge.runtime.budget import elements_within
 BATCHES, LENGTHS, ATOL, RTOL = (1, 2, 7), (1, 2, 50, 1000), 1e-5, 1e-5
 
 
-def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: str = "model", progress=None) -> dict:
+def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: str = "model", progress=None,
+                  tflite_time: str = "fixed") -> dict:
+    """tflite_time: the general TFLite path unrolled at the example's T ("fixed") or a WHILE loop taking any
+    T ("any"; lstm-edge pipeline --project's choice, module.tflite_time)."""
     import torch
 
     from lstm_edge.byo.inspect import inspect
@@ -85,7 +88,8 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
                     if fmt == "onnx":
                         done = _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, staging / f"{name}.onnx", say)
                     else:
-                        done = _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, staging / f"{name}.tflite", say)
+                        done = _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, staging / f"{name}.tflite", say,
+                                       tflite_time)
                     report["artifacts"].append(done)
                 except ConversionError as e:
                     say(f"{fmt}: refused — {shown(e)}")
@@ -217,7 +221,7 @@ def _torch_y(wrapper, inputs, f: dict) -> np.ndarray:
         return wrapper(*(torch.from_numpy(f[k]) for k in inputs))[0].numpy()
 
 
-def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, say) -> dict:
+def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, say, tflite_time: str = "fixed") -> dict:
     from lstm_edge.byo import to_tflite
     from lstm_edge.byo.wrap import names
     from lstm_edge.converters.to_tflite import tflite_ops
@@ -227,15 +231,19 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
 
     sd = zero_biases(arch, model, {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()})
     route, why = to_tflite.choose_path(arch)
+    any_t = route == "general" and tflite_time == "any"
+    if any_t:
+        why = why.replace("unrolled into builtin ops at a fixed T", "a builtin WHILE loop over the step cell: any T")
     say(f"TFLite: {route} path — {why}")
     fixups = []
     if route == "fused":
         fixups = to_tflite.fused(arch, sd, tuple(ex.shape), vocab is not None, path)
         judged = cases
     else:
-        to_tflite.general(arch, sd, tuple(ex.shape), vocab is not None, path)
-        judged = {c: f for c, f in cases.items() if c.endswith(f" T={T}")}
-    bad = [o for o in tflite_ops(path) if o.startswith("Flex") or o in ("CUSTOM", "WHILE")]
+        to_tflite.general(arch, sd, tuple(ex.shape), vocab is not None, path, any_t=any_t)
+        judged = cases if any_t else {c: f for c, f in cases.items() if c.endswith(f" T={T}")}
+    loops = () if any_t else ("WHILE",)          # the any-T general graph is one WHILE per layer and direction
+    bad = [o for o in tflite_ops(path) if o.startswith("Flex") or o == "CUSTOM" or o in loops]
     if bad:
         path.unlink(missing_ok=True)
         raise ConversionError(str(path), [f"non-builtin or looping ops {sorted(set(bad))}"])
@@ -252,7 +260,7 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
             "outputs": list(outputs) if route == "general" else ["y", "hn"],
             "missing_outputs": {} if route == "general" or arch.kind != "LSTM" else
             {"cn": "the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel does not expose its cell state"},
-            "fixed_time_steps": None if route == "fused" else T, "layout": arch.state_layout,
+            "fixed_time_steps": None if route == "fused" or any_t else T, "layout": arch.state_layout,
             "converter_fixups": fixups, "parity_cases": list(judged), "max_abs_vs_pytorch": worst,
             "runtimes": ["litert"]} | _x_keys(arch, model, y_axis)
     if route == "fused":     # the kernel is converted at batch 1 and checked above one row per call: run it so

@@ -3,7 +3,8 @@
 `recurrence` writes the recurrences out as builtin ops (FULLY_CONNECTED, LOGISTIC, TANH, MUL,
 ADD …) unrolled over a fixed T, split into steps by one UNPACK per layer, which makes LiteRT refuse
 an input of another T: every architecture inspect.py accepts maps onto it (GRU, proj_size,
-bidirectional included). Gate orders: LSTM i, f, g, o; GRU r, z, n, as in
+bidirectional included). `recurrence_while` is the same step cell in one builtin WHILE per layer and
+direction, for an artefact that takes any T. Gate orders: LSTM i, f, g, o; GRU r, z, n, as in
 torch.nn. Shapes: x in the module's layout; h0, c0 (L·D, B, H); y as the module returns it.
 """
 from __future__ import annotations
@@ -98,5 +99,39 @@ def recurrence(tf, arch, sd, seq, h0, c0, T: int):
             outs.append(tf.stack(steps, axis=1))
             hn.append(h)
             cn.append(c)
+        seq = outs[0] if D == 1 else tf.concat(outs, axis=2)
+    return seq, tf.stack(hn), (tf.stack(cn) if arch.kind == "LSTM" else None)
+
+
+def recurrence_while(tf, arch, sd, seq, h0, c0):
+    """As recurrence(), for any T: one builtin WHILE per layer and direction over the same step cell,
+    x_t read with GATHER and the outputs grown by CONCATENATION (appended, or prepended for the backward
+    direction). seq (B, T, F) with T unknown until the call → (B, T, D·H), hn, cn."""
+    D = arch.directions
+    hs, cs = tf.unstack(h0), (tf.unstack(c0) if c0 is not None else [None] * len(tf.unstack(h0)))
+    hn, cn = [], []
+    T, B = tf.shape(seq)[1], tf.shape(seq)[0]
+    for layer in range(arch.num_layers):
+        outs = []
+        for d in range(D):
+            w = _weights(tf, arch, sd, layer, reverse=d == 1)
+            h, c = hs[layer * D + d], cs[layer * D + d]
+            width = h.shape[-1]
+            lstm = c is not None
+
+            def step(t, h, c, ys, w=w, d=d, x=seq, lstm=lstm):
+                x_t = tf.gather(x, T - 1 - t if d == 1 else t, axis=1)
+                h, c2 = _cell(tf, arch, w, x_t, h, c if lstm else None)
+                ys = tf.concat([h[:, None], ys] if d == 1 else [ys, h[:, None]], axis=1)
+                return t + 1, h, (c2 if lstm else c), ys
+
+            c_init = c if lstm else tf.zeros([1])        # a GRU carries no cell state: a placeholder
+            _, h, c_out, ys = tf.while_loop(
+                lambda t, *_: t < T, step, [tf.constant(0), h, c_init, tf.zeros([B, 0, width])],
+                shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, width]), c_init.shape if not lstm
+                                  else tf.TensorShape([None, c.shape[-1]]), tf.TensorShape([None, None, width])])
+            outs.append(ys)
+            hn.append(h)
+            cn.append(c_out if lstm else None)
         seq = outs[0] if D == 1 else tf.concat(outs, axis=2)
     return seq, tf.stack(hn), (tf.stack(cn) if arch.kind == "LSTM" else None)

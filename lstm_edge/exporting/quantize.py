@@ -67,7 +67,7 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
             except Exception as e:  # converters/quantizers raise many types; the attempt is recorded
                 attempts.append(record | {"result": f"build failed: {str(e).strip().splitlines()[-1][:300]}"})
                 continue
-            broken = graph_failures(candidate, recurrent_ops(parent_path))
+            broken = graph_failures(candidate, recurrent_ops(parent_path), loops_allowed=has_while(parent_path))
             if broken:
                 attempts.append(record | {"result": "graph check failed: " + "; ".join(broken)})
                 continue
@@ -180,9 +180,16 @@ def recurrent_ops(path: Path) -> int:
     return tflite_ops(path).count(FUSED_OP)
 
 
-def graph_failures(path: Path, layers: int) -> list[str]:
+def has_while(path: Path) -> bool:
+    """A user's any-T general TFLite graph is a builtin WHILE per layer (lstm_edge/byo/tf_graph.py)."""
+    from lstm_edge.converters.to_tflite import tflite_ops
+
+    return path.suffix == ".tflite" and "WHILE" in tflite_ops(path)
+
+
+def graph_failures(path: Path, layers: int, *, loops_allowed: bool = False) -> list[str]:
     """A quantized graph must keep every fused recurrent op of its parent (one per layer; none for a
-    step or unrolled graph), no loops, builtin ops only (TFLite)."""
+    step or unrolled graph), no loops (unless its parent is a WHILE graph), builtin ops only (TFLite)."""
     fused = recurrent_ops(path)
     if path.suffix == ".onnx":
         import onnx
@@ -191,7 +198,8 @@ def graph_failures(path: Path, layers: int) -> list[str]:
     else:
         from lstm_edge.converters.to_tflite import tflite_ops, variable_tensors
 
-        loops = sorted({o for o in tflite_ops(path) if o == "WHILE" or o.startswith("Flex") or o == "CUSTOM"})
+        loops = sorted({o for o in tflite_ops(path) if (o == "WHILE" and not loops_allowed) or o.startswith("Flex")
+                        or o == "CUSTOM"})
         loops += [f"variable tensor {n}" for n in variable_tensors(path)]
     problems = [f"{fused} fused recurrent op(s), expected {layers} as in its parent"] if fused != layers else []
     return problems + ([f"loop or non-builtin ops {loops}"] if loops else [])

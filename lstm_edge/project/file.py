@@ -35,6 +35,9 @@ class ModuleSpec:
     weights: str                     # safetensors (a pickle is refused, exit 4)
     example_shape: tuple[int, ...]   # x as forward() takes it: (B, T, F); (B, T) token ids; (T, B, F) time-major
     init_args: dict = field(default_factory=dict)   # the class's constructor keyword arguments
+    tflite_time: str = "any"         # the general TFLite path (GRU, proj_size, bidirectional): a WHILE loop taking
+                                     # any T ("any"), or unrolled at example_shape's T ("fixed": 5× faster
+                                     # on a GRU at T = 30, that T only; lstm_edge/byo/to_tflite.general)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ def _check(p: Project, where: str) -> None:
         problems.append(f"module.path: {p.path(mod)} does not exist")
     if not p.path(p.module.weights).is_file():
         problems.append(f"module.weights: {p.path(p.module.weights)} does not exist")
+    if p.module.tflite_time not in ("any", "fixed"):
+        problems.append(f"module.tflite_time {p.module.tflite_time!r}: expected \"any\" or \"fixed\"")
     if len(p.module.example_shape) < 2 or min(p.module.example_shape) < 1:
         problems.append(f"module.example_shape {list(p.module.example_shape)}: at least (B, T), every size ≥ 1")
     for key in ("evaluation", "calibration"):

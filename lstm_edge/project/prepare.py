@@ -59,7 +59,7 @@ def prepare(project, out: Path, *, progress=None) -> dict:
                else rng.standard_normal(shape).astype(np.float32))
     check_example_shape(model, example, ",".join(map(str, shape)), label=f"module.example_shape {list(shape)}")
     say(f"exporting {project.module.path} at x {list(shape)} (ONNX and TFLite, each checked against PyTorch)")
-    report = export_module(model, example, out / "export", progress=say)
+    report = export_module(model, example, out / "export", progress=say, tflite_time=project.module.tflite_time)
     arch = report["architecture"]
     bx = 0 if arch["batch_first"] else 1
     for name, data in (("evaluation", evaluation), ("calibration", calibration)):

@@ -144,8 +144,9 @@ class ProjectSource:
             return {"runtimes": ["litert"], "streaming": True, "chunk": 1, "weight_bytes_by_dtype": weight_bytes(out)}
         sd = zero_biases(self.arch, model, {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()})
         route, _ = to_tflite.choose_path(self.arch)
-        build = to_tflite.fused if route == "fused" else to_tflite.general
-        fixups = build(self.arch, sd, tuple(self.meta["example_shape"]), self.vocab is not None, out, setup=setup)
+        shape, ids = tuple(self.meta["example_shape"]), self.vocab is not None
+        fixups = (to_tflite.fused(self.arch, sd, shape, ids, out, setup=setup) if route == "fused" else
+                  to_tflite.general(self.arch, sd, shape, ids, out, setup=setup, any_t=self.project.module.tflite_time == "any"))
         return {"runtimes": ["litert"], "path_taken": route, "converter_fixups": fixups or [],
                 "weight_bytes_by_dtype": weight_bytes(out)}
 
