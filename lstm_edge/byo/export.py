@@ -89,7 +89,7 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
                         done = _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, staging / f"{name}.onnx", say)
                     else:
                         done = _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, staging / f"{name}.tflite", say,
-                                       tflite_time)
+                                       tflite_time=tflite_time)
                     report["artifacts"].append(done)
                 except ConversionError as e:
                     say(f"{fmt}: refused — {shown(e)}")
