@@ -14,8 +14,8 @@ import numpy as np
 from lstm_edge.errors import InvalidInputError
 from lstm_edge.files import read_json, sha256_file
 
-# recipes that apply to a user's module today; the full-integer and step recipes need the
-# streaming step graph and integer calibration of a user's architecture, which are not built yet
+# recipes that apply to a user's module today (the step ones when it has a step artefact); the
+# full-integer recipes need integer calibration of a user's architecture, which is not built yet
 PROJECT_RECIPES = ("onnx-int8-dynamic", "onnx-int8-static", "onnx-fp16", "tflite-dynamic-range", "tflite-fp16",
                    "tflite-step-dynamic-range", "tflite-step-fp16")
 CALIBRATION_ROWS = 256
