@@ -47,7 +47,8 @@ def export_project(model, example, out_dir, *, evaluation, calibration=None, met
 
     from lstm_edge.pipeline import project_pipeline
     from lstm_edge.project.file import PROJECT_FILE, load_project, project_toml
-    from lstm_edge.project.init import BUDGETS
+    from lstm_edge.byo.inspect import inspect as recognise
+    from lstm_edge.project.init import budget_rows
 
     if metric is None:
         raise UsageError("metric= is needed with evaluation=: a built-in name (mae, rmse, mse, accuracy, f1, "
@@ -74,9 +75,10 @@ def export_project(model, example, out_dir, *, evaluation, calibration=None, met
                 raise UsageError("lower_is_better= is needed with a metric function: lstm-edge cannot know which way "
                                  "your metric improves")
             table["metric"] = {"function": f"{metric_file.name}:{func}", "lower_is_better": bool(lower_is_better)}
+        arch = recognise(model.eval(), torch.as_tensor(np.asarray(example)))     # init's budgets for this architecture
         table["tolerance"] = budgets if budgets is not None else [
             {k: v for k, v in zip(("parent", "child", "atol", "rtol", "metric_increase"), row) if v is not None}
-            for row in BUDGETS]
+            for row in budget_rows(arch)]
         (work / PROJECT_FILE).write_text(project_toml(table))
         report = project_pipeline(load_project(work / PROJECT_FILE), out_dir, progress=progress)
     finally:

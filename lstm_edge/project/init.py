@@ -63,7 +63,6 @@ def write_project(out: Path, *, module: str, weights: Path, example_shape: tuple
         return Path(os.path.relpath(Path(p).resolve(), base)).as_posix()
 
     file, _, cls = module.rpartition(":")
-    onnx_ok = not arch.proj_size              # ONNX's LSTM op has no projection
     lines = [
         "# lstm-edge project: your own model through the whole chain (lstm-edge pipeline --project THIS_FILE).",
         f"# Written by lstm-edge init. Recognised: {arch.describe()}; state {arch.state_layout}.",
@@ -98,17 +97,15 @@ def write_project(out: Path, *, module: str, weights: Path, example_shape: tuple
               "# Budgets per (parent, child) stage: |child - parent| <= atol + rtol * |parent| element-wise, and the",
               "# metric may get worse by at most metric_increase (relative: 0.02 = 2 %) than the parent's."]
     from lstm_edge.byo.step import why_not_streamable
+    from lstm_edge.project.file import PROJECT_STREAMING as st
 
-    streams = why_not_streamable(arch) is None
-    if streams:
+    if why_not_streamable(arch) is None:
         lines[-2:-2] = ["[streaming]   # the step artefact stepped 10 000 steps through your evaluation rows, against PyTorch",
-                        "length = 10000", "horizons = [1, 100, 1000, 10000]", "chunk = 7",
-                        "fp32 = [1e-5, 1e-5, 1e-5, 1e-5]   # drift budget per horizon (atol = rtol)",
-                        "fp16 = []   # [] = recorded, judged by the metric only (lstm-edge's own models hold 1e-3)",
-                        "int8 = []", ""]
-    for parent, child, atol, rtol, inc in BUDGETS + (STEP_BUDGETS if streams else ()):
-        if "onnx" in child and not onnx_ok:
-            continue
+                        f"length = {st.length}", f"horizons = {toml_value(list(st.horizons))}", f"chunk = {st.chunk}",
+                        f"fp32 = {toml_value(list(st.fp32))}   # drift budget per horizon (atol = rtol)",
+                        f"fp16 = {toml_value(list(st.fp16))}   # [] = recorded, judged by the metric only "
+                        "(lstm-edge's own models hold 1e-3)", f"int8 = {toml_value(list(st.int8))}", ""]
+    for parent, child, atol, rtol, inc in budget_rows(arch):
         lines += ["", "[[tolerance]]", f'parent = "{parent}"', f'child = "{child}"']
         lines += [f"atol = {atol:g}", f"rtol = {rtol:g}"] if atol is not None else []
         if child.endswith("fp16"):
@@ -117,3 +114,12 @@ def write_project(out: Path, *, module: str, weights: Path, example_shape: tuple
         lines += [f"metric_increase = {inc:g}"] if inc is not None else []
     write_bytes_atomic(out, ("\n".join(lines) + "\n").encode())
     return arch.describe()
+
+
+def budget_rows(arch) -> list[tuple]:
+    """The budgets a project starts with for this architecture (init writes them; the Python API uses them):
+    no ONNX rows for a projected LSTM (ONNX's LSTM op has no projection), step rows for a module that streams."""
+    from lstm_edge.byo.step import why_not_streamable
+
+    rows = list(BUDGETS) + (list(STEP_BUDGETS) if why_not_streamable(arch) is None else [])
+    return [r for r in rows if not (arch.proj_size and "onnx" in r[1])]
