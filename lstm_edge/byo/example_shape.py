@@ -42,6 +42,17 @@ def first_layer(model, example):
     return reached[0] if reached else None
 
 
+def example_input(model, shape: tuple[int, ...]):
+    """A seeded example of `shape` for the module: int64 token ids below num_embeddings when it has an
+    nn.Embedding, N(0, 1) float32 otherwise (what export --module, init and a project convert at)."""
+    import numpy as np
+
+    embedding = next((m for m in model.modules() if type(m).__name__ == "Embedding"), None)
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, embedding.num_embeddings, shape) if embedding is not None
+            else rng.standard_normal(shape).astype(np.float32))
+
+
 def check_example_shape(model, example, given: str | None = None, *, label: str | None = None) -> None:
     """Exit 3 when the example's feature count is not what the module's first layer takes. `given`: the
     --example-shape as typed (None: the example came from Python, lstm_edge.export's example_inputs);

@@ -22,14 +22,7 @@ def load_module(spec: str, init_args: str | None = None):
     file = Path(path)
     if not file.is_file():
         raise InvalidInputError(f"--module: {file} does not exist")
-    kwargs = {}
-    if init_args:
-        try:
-            kwargs = json.loads(init_args)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"--init-args is not JSON: {e}")
-        if not isinstance(kwargs, dict):
-            raise UsageError("--init-args must be a JSON object of keyword arguments")
+    kwargs = parse_init_args(init_args)
     cls = import_from_file(file, name)
     try:
         model = cls(**kwargs)
@@ -37,6 +30,19 @@ def load_module(spec: str, init_args: str | None = None):
         raise InvalidInputError(f"{file}:{name}(**{kwargs}) failed: {type(e).__name__}: {e}",
                                 hint="pass constructor arguments with --init-args '{\"hidden\": 64}'")
     return model.eval()
+
+
+def parse_init_args(init_args: str | None) -> dict:
+    """--init-args: a JSON object of constructor keyword arguments (usage error, exit 2, otherwise)."""
+    if not init_args:
+        return {}
+    try:
+        kwargs = json.loads(init_args)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--init-args is not JSON: {e}")
+    if not isinstance(kwargs, dict):
+        raise UsageError("--init-args must be a JSON object of keyword arguments")
+    return kwargs
 
 
 def import_from_file(file: Path, name: str):

@@ -112,18 +112,14 @@ def _byo(out: Path, format: Format, module, weights, example_shape, init_args) -
                          hint="lstm-edge export OUT --module net.py:Net --weights net.safetensors --example-shape 2,50,4")
     shape = _parse_shape(example_shape)
     check_output_dir(out, "OUT")
-    import numpy as np
 
     from lstm_edge.byo.export import export_module
     from lstm_edge.byo.load import load_module, load_weights
-    from lstm_edge.byo.example_shape import check_example_shape
+    from lstm_edge.byo.example_shape import check_example_shape, example_input
 
     model = load_module(module, init_args)
     load_weights(model, weights)
-    embedding = next((m for m in model.modules() if type(m).__name__ == "Embedding"), None)
-    rng = np.random.default_rng(0)
-    example = (rng.integers(0, embedding.num_embeddings, shape) if embedding is not None
-               else rng.standard_normal(shape).astype(np.float32))
+    example = example_input(model, shape)
     check_example_shape(model, example, example_shape)
     formats = ["onnx", "tflite"] if format is Format.all else [format.value]
     report = export_module(model, example, out, formats=formats, progress=say)

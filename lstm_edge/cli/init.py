@@ -33,8 +33,7 @@ def command(
 ):
     """Write a starting project file (lstm-edge.toml) for your own module: inspected first, every key commented.
     Then: lstm-edge pipeline --project lstm-edge.toml --out OUT."""
-    import json
-
+    from lstm_edge.byo.load import parse_init_args
     from lstm_edge.cli.export import _parse_shape
     from lstm_edge.errors import UsageError
     from lstm_edge.project.init import write_project
@@ -58,14 +57,7 @@ def command(
     for flag, path in (("--evaluation", evaluation), ("--calibration", calibration)):
         if path is not None and not path.is_file():
             raise UsageError(f"{flag} {path} does not exist")
-    kwargs = {}
-    if init_args:
-        try:
-            kwargs = json.loads(init_args)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"--init-args is not JSON: {e}")
-        if not isinstance(kwargs, dict):
-            raise UsageError("--init-args must be a JSON object of keyword arguments")
+    kwargs = parse_init_args(init_args)
     described = write_project(out, module=module, weights=weights, example_shape=shape, init_args=kwargs,
                               evaluation=evaluation, calibration=calibration, metric=metric,
                               metric_function=metric_function, lower_is_better=lower_is_better, name=name)

@@ -117,11 +117,14 @@ class Spec:
 
     def to_dict(self) -> dict:
         """As TOML would hold it (no nulls), so spec_from_dict(spec.to_dict()) == spec."""
-        def drop_none(v):
-            if isinstance(v, dict):
-                return {k: drop_none(x) for k, x in v.items() if x is not None}
-            return [drop_none(x) for x in v] if isinstance(v, (list, tuple)) else v
         return drop_none(dataclasses.asdict(self))
+
+
+def drop_none(v):
+    """A dataclass's asdict() as TOML holds it: None values (TOML has no null) left out, tuples as lists."""
+    if isinstance(v, dict):
+        return {k: drop_none(x) for k, x in v.items() if x is not None}
+    return [drop_none(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
 def find_budget(tolerances, parent: str, child: str, owner: str) -> Tolerance:

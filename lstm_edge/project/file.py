@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from lstm_edge.errors import InvalidInputError
-from lstm_edge.model.spec import (ParityGridSpec, StreamingSpec, Tolerance, check_streaming, check_tolerances, find_budget,
-                                  from_table)
+from lstm_edge.model.spec import (ParityGridSpec, StreamingSpec, Tolerance, check_streaming, check_tolerances, drop_none,
+                                  find_budget, from_table)
 
 PROJECT_FILE = "lstm-edge.toml"
 
@@ -78,10 +78,6 @@ class Project:
 
     def to_dict(self) -> dict:
         """As TOML holds it, without `root` and nulls."""
-        def drop_none(v):
-            if isinstance(v, dict):
-                return {k: drop_none(x) for k, x in v.items() if x is not None}
-            return [drop_none(x) for x in v] if isinstance(v, (list, tuple)) else v
         return drop_none({k: v for k, v in dataclasses.asdict(self).items() if k != "root"})
 
 

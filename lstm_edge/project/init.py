@@ -38,19 +38,15 @@ def write_project(out: Path, *, module: str, weights: Path, example_shape: tuple
                   evaluation: Path | None, calibration: Path | None, metric: str | None, metric_function: str | None,
                   lower_is_better: bool | None, name: str | None) -> str:
     """Inspect, then write `out`; → the architecture's description."""
-    import numpy as np
 
-    from lstm_edge.byo.example_shape import check_example_shape
+    from lstm_edge.byo.example_shape import check_example_shape, example_input
     from lstm_edge.byo.inspect import inspect
     from lstm_edge.byo.load import load_module, load_weights
     from lstm_edge.files import write_bytes_atomic
 
     model = load_module(module, json.dumps(init_args))
     load_weights(model, weights)
-    embedding = next((m for m in model.modules() if type(m).__name__ == "Embedding"), None)
-    rng = np.random.default_rng(0)
-    example = (rng.integers(0, embedding.num_embeddings, example_shape) if embedding is not None
-               else rng.standard_normal(example_shape).astype(np.float32))
+    example = example_input(model, example_shape)
     check_example_shape(model, example, ",".join(map(str, example_shape)))
     import torch
 

@@ -45,7 +45,7 @@ def load_user_module(project):
 
 def prepare(project, out: Path, *, progress=None) -> dict:
     """Copy, check and export into `out` (a staging directory: the caller publishes it). → model.json."""
-    from lstm_edge.byo.example_shape import check_example_shape
+    from lstm_edge.byo.example_shape import check_example_shape, example_input
     from lstm_edge.byo.export import export_module
 
     say = progress or (lambda msg: None)
@@ -53,10 +53,7 @@ def prepare(project, out: Path, *, progress=None) -> dict:
     model = load_user_module(project)
     evaluation, calibration = read_data(project, "evaluation"), read_data(project, "calibration")
     shape = tuple(project.module.example_shape)
-    embedding = next((m for m in model.modules() if type(m).__name__ == "Embedding"), None)
-    rng = np.random.default_rng(0)
-    example = (rng.integers(0, embedding.num_embeddings, shape) if embedding is not None
-               else rng.standard_normal(shape).astype(np.float32))
+    example = example_input(model, shape)
     check_example_shape(model, example, ",".join(map(str, shape)), label=f"module.example_shape {list(shape)}")
     say(f"exporting {project.module.path} at x {list(shape)} (ONNX and TFLite, each checked against PyTorch)")
     report = export_module(model, example, out / "export", progress=say, tflite_time=project.module.tflite_time)
