@@ -44,7 +44,7 @@ class LiteRTRunner:
         try:
             self._read_signature()
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as e:   # fuzz: undecodable names, …
-            raise InvalidInputError(f"{self.path}: its '{SIGNATURE}' signature is not x, h0[, c0] → y, hn[, cn] "
+            raise InvalidInputError(f"{self.path}: its '{SIGNATURE}' signature is not x[, h0[, c0]] → y[, hn[, cn]] "
                                     f"as lstm-edge writes it ({type(e).__name__}: {str(e)[:200]})",
                                     hint="the artefact is malformed or not an lstm-edge export")
 
@@ -65,8 +65,8 @@ class LiteRTRunner:
         bx = x_spec(self.info, self.path).batch_axis
         declared = {"x": tuple(None if k == bx or d == -1 else d for k, d in enumerate(sig["x"]))}
         declared |= {s: (sig[s][0], None, *sig[s][2:]) for s in ("h0", "c0") if s in sig}   # a GRU has no c0
-        if "h0" not in declared:
-            raise KeyError("h0")
+        if "h0" not in declared and list(self.info.get("inputs", [])) != ["x"]:   # x → y: a module of several
+            raise KeyError("h0")                                                   # layers (sidecar inputs ["x"])
         x_dtype = "int64" if inputs["x"]["dtype"] == np.int64 else np.dtype(inputs["x"]["dtype"]).name
         self.expected, self.unrolled, self.x_spec = declare(declared, self.info, self.path, x_dtype=x_dtype)
 

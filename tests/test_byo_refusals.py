@@ -50,8 +50,6 @@ REFUSALS = [   # (class, example shape, what the message must name) — the issu
     ("PackedOptional", "2,7,4", "packs the sequence given to 'lstm' (pack_padded_sequence)"),
     ("SqueezeAll", "2,7,4", "squeeze() without a dim"),
     ("SqueezeAll", "1,7,4", "squeeze() without a dim"),               # was StopIteration in _y_batch_axis
-    ("Doubled", "2,7,4", "applies an op after the head 'fc' that lstm-edge does not model"),
-    ("ScaledInput", "2,7,4", "'lstm' is not given x itself"),
     ("StepLoop", "2,7,4", "calls the recurrent layer 'lstm' 7 times"),
     ("Dict", "2,7,4", "forward() returns dict, not a tensor"),
     ("SoftmaxOverBatch", "2,7,4", "layer 'sm': Softmax over dim 0"),
@@ -239,6 +237,8 @@ SUPPORTED = {   # byo_user_nets.py's supported classes → the TFLite path; each
     "GeneralGRU": ("general", "7,2,4"),       # time-major: (T, B, F)
     "MeanSoftmax": ("fused", "2,7,4"),
     "StateOptional": ("fused", "2,7,4"),      # forward(x, state=None); sigmoid, squeeze(-1)
+    "Doubled": ("graph", "2,7,4"),            # 2·y after the head: the single form refuses, the traced graph maps it
+    "ScaledInput": ("graph", "2,7,4"),        # x·2 before the LSTM (tests/test_graph.py covers the graph form)
 }
 
 

@@ -31,7 +31,7 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
     T ("any"; lstm-edge pipeline --project's choice, module.tflite_time)."""
     import torch
 
-    from lstm_edge.byo.inspect import inspect
+    from lstm_edge.byo.recognise import recognise
     from lstm_edge.byo.wrap import Stateful, names
 
     say = progress or (lambda msg: None)
@@ -42,7 +42,7 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
     from lstm_edge.byo.example_shape import check_example_shape
 
     check_example_shape(model, ex.numpy(), None)   # a wrong feature count: exit 3 naming the first layer, not torch's error
-    arch = inspect(model, ex)                 # a refusal here has written nothing, not even a staging directory
+    arch = recognise(model, ex)               # a refusal here has written nothing, not even a staging directory
     say(f"recognised: {arch.describe()}; state {arch.state_layout}")
     wrapper = Stateful(model, arch).eval()
     inputs, outputs = names(arch)
@@ -227,29 +227,19 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
     from lstm_edge.converters.to_tflite import tflite_ops
 
     inputs, outputs = names(arch)
-    from lstm_edge.byo.support import zero_biases
-
-    sd = zero_biases(arch, model, {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()})
-    route, why = to_tflite.choose_path(arch)
-    any_t = route == "general" and tflite_time == "any"
-    if any_t:
-        why = why.replace("unrolled into builtin ops at a fixed T", "a builtin WHILE loop over the step cell: any T")
+    route, _ = to_tflite.choose_path(arch)
+    any_t = route == "graph" or (route == "general" and tflite_time == "any")
+    route, why, fixups = to_tflite.build(arch, model, tuple(ex.shape), vocab is not None, path, any_t=any_t)
     say(f"TFLite: {route} path — {why}")
-    fixups = []
-    if route == "fused":
-        fixups = to_tflite.fused(arch, sd, tuple(ex.shape), vocab is not None, path)
-        judged = cases
-    else:
-        to_tflite.general(arch, sd, tuple(ex.shape), vocab is not None, path, any_t=any_t)
-        judged = cases if any_t else {c: f for c, f in cases.items() if c.endswith(f" T={T}")}
-    loops = () if any_t else ("WHILE",)          # the any-T general graph is one WHILE per layer and direction
+    judged = cases if any_t or route == "fused" else {c: f for c, f in cases.items() if c.endswith(f" T={T}")}
+    loops = () if any_t else ("WHILE",)          # the any-T graphs hold one WHILE per layer and direction
     bad = [o for o in tflite_ops(path) if o.startswith("Flex") or o == "CUSTOM" or o in loops]
     if bad:
         path.unlink(missing_ok=True)
         raise ConversionError(str(path), [f"non-builtin or looping ops {sorted(set(bad))}"])
 
     def run(f):
-        return to_tflite.run_tflite(path, f, per_row=route == "fused", x_axis=bx, y_axis=y_axis)
+        return to_tflite.run_tflite(path, f, per_row=to_tflite.per_row(arch), x_axis=bx, y_axis=y_axis)
 
     worst = _judge(path, run, judged, expected, outputs) if judged else {}
     ops = tflite_ops(path)
@@ -257,13 +247,13 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
     one = next(iter(judged.values())) if judged else None
     info = {"kind": "byo-artifact", "format": "tflite", "path_taken": route, "why": why, "ops": counts,
             "op_count": len(ops), "inputs": list(inputs),
-            "outputs": list(outputs) if route == "general" else ["y", "hn"],
-            "missing_outputs": {} if route == "general" or arch.kind != "LSTM" else
+            "outputs": list(outputs) if route != "fused" else ["y", "hn"],
+            "missing_outputs": {} if route != "fused" or arch.kind != "LSTM" else
             {"cn": "the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel does not expose its cell state"},
             "fixed_time_steps": None if route == "fused" or any_t else T, "layout": arch.state_layout,
             "converter_fixups": fixups, "parity_cases": list(judged), "max_abs_vs_pytorch": worst,
             "runtimes": ["litert"]} | _x_keys(arch, model, y_axis)
-    if route == "fused":     # the kernel is converted at batch 1 and checked above one row per call: run it so
+    if to_tflite.per_row(arch):     # the kernel is converted at batch 1 and checked above one row per call: run it so
         info["batch_resizable"] = False
     if one is not None:
         b1 = {k: np.ascontiguousarray(np.take(v, [0], axis=bx if k == "x" else 1)) for k, v in one.items()}

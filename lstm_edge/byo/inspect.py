@@ -38,6 +38,7 @@ class Architecture:
     activation_args: list[dict] = field(default_factory=list)   # their arguments, aligned with `activations`
     post: list[str] = field(default_factory=list)          # support.OPS names after the head, in order
     post_args: list[dict] = field(default_factory=list)
+    form: str = "single"              # lstm_edge/byo/recognise.py: "single" (this structure) or "graph"
 
     @classmethod
     def from_dict(cls, d: dict) -> "Architecture":
@@ -47,6 +48,10 @@ class Architecture:
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    def native_ops(self) -> dict[str, int]:
+        """ONNX ops the export must hold: one per layer."""
+        return {self.kind: self.num_layers}
 
     @property
     def state_layout(self) -> str:

@@ -164,6 +164,8 @@ def zero_biases(arch, model, sd: dict) -> dict:
     builder reads one layout."""
     import numpy as np
 
+    if getattr(arch, "form", "single") == "graph":
+        return sd                      # the graph builder reads each layer's own (optional) bias
     sd = dict(sd)
     for path in (arch.input_layer if arch.input_kind == "linear" else None, arch.head):
         if path and f"{path}.bias" not in sd:

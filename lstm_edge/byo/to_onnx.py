@@ -38,7 +38,9 @@ def export_onnx(wrapper, arch, feeds: dict, axes: dict, out: Path) -> list[str]:
     except Exception as e:   # the exporter raises SymbolicValueError and friends
         first = str(e).strip().splitlines()[0][:240]
         why = ("ONNX's LSTM op has no projection (proj_size)" if arch.proj_size else "the exporter failed")
-        raise ConversionError(str(out), [f"layer '{arch.rnn_path}' ({arch.kind}): {why}: {first}"],
+        rows = getattr(arch, "recurrent", None) or [{"path": arch.rnn_path, "kind": arch.kind, "proj_size": arch.proj_size}]
+        layer = next((r for r in rows if r["proj_size"]), rows[0])
+        raise ConversionError(str(out), [f"layer '{layer['path']}' ({layer['kind']}): {why}: {first}"],
                               hint="use the TFLite general path, or an LSTM without proj_size")
     write_bytes_atomic(out, buf.getvalue())
     return check_graph(out, arch)
@@ -50,8 +52,9 @@ def check_graph(path: Path, arch) -> list[str]:
     proto = onnx.load(str(path))
     ops = [n.op_type for n in proto.graph.node]
     failures = []
-    if ops.count(arch.kind) != arch.num_layers:
-        failures.append(f"{ops.count(arch.kind)} native {arch.kind} op(s), expected {arch.num_layers} (one per layer)")
+    for kind, layers in arch.native_ops().items():
+        if ops.count(kind) != layers:
+            failures.append(f"{ops.count(kind)} native {kind} op(s), expected {layers} (one per recurrent layer)")
     loops = sorted({o for o in ops if o in ("Loop", "Scan")})
     if loops:
         failures.append(f"graph contains {loops}: the recurrence was unrolled or looped, not the native op")
@@ -59,7 +62,7 @@ def check_graph(path: Path, arch) -> list[str]:
         want = support.onnx_op(name, args)            # the table's row: what torch.onnx writes for that op
         if want and want not in ops:
             failures.append(f"{name} ({args}) should be an ONNX {want} node; the graph has none")
-    if arch.kind == "GRU":
+    if "GRU" in arch.native_ops():
         for n in proto.graph.node:
             if n.op_type == "GRU":
                 lbr = next((a.i for a in n.attribute if a.name == "linear_before_reset"), 0)

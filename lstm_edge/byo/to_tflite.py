@@ -20,12 +20,44 @@ from lstm_edge.errors import ConversionError
 
 
 def choose_path(arch) -> tuple[str, str]:
+    if getattr(arch, "form", "single") == "graph":
+        fused = [r["path"] for r in arch.recurrent if r["fused"]]
+        return "graph", ("layer by layer from the traced graph, any T: " + "; ".join(
+            f"'{r['path']}' {r['why']}" for r in arch.recurrent) + (" (fused: converted at batch 1, run one row "
+                                                                      "per call)" if fused else ""))
     if arch.kind == "LSTM" and not arch.bidirectional and not arch.proj_size:
         return "fused", "a unidirectional nn.LSTM without projection maps onto UNIDIRECTIONAL_SEQUENCE_LSTM"
     why = ("GRU has no fused TFLite kernel" if arch.kind == "GRU" else
            "proj_size has no tf-keras LSTM equivalent" if arch.proj_size else
            "a bidirectional layer needs both directions' sequences before the next layer")
     return "general", f"{why}: the recurrence is unrolled into builtin ops at a fixed T"
+
+
+def build(arch, model, x_shape: tuple, x_int: bool, out: Path, *, setup=None, any_t: bool = False) -> tuple:
+    """The TFLite artefact of a recognised module by its path → (route, why, converter fix-ups); the one
+    entry for the export and for every quantization recipe of it (`setup`: the recipe's converter options)."""
+    import numpy as np
+
+    from lstm_edge.byo.support import zero_biases
+
+    route, why = choose_path(arch)
+    if route == "graph":
+        from lstm_edge.graph.to_tflite import build as build_graph
+
+        return route, why, build_graph(model, arch, x_shape, x_int, out, setup=setup)
+    sd = zero_biases(arch, model, {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()})
+    if route == "fused":
+        return route, why, fused(arch, sd, x_shape, x_int, out, setup=setup)
+    if any_t:
+        why = why.replace("unrolled into builtin ops at a fixed T", "a builtin WHILE loop over the step cell: any T")
+    general(arch, sd, x_shape, x_int, out, setup=setup, any_t=any_t)
+    return route, why, []
+
+
+def per_row(arch) -> bool:
+    """Whether the artefact was converted at batch 1 (a fused kernel) and is run one row per call."""
+    route, _ = choose_path(arch)
+    return route == "fused" or (route == "graph" and arch.fused)
 
 
 def general(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path, *, setup=None, any_t: bool = False) -> None:
@@ -115,7 +147,7 @@ def run_tflite(path: Path, feeds: dict, *, per_row: bool, x_axis: int, y_axis: i
 
     if not per_row:
         return call(feeds)
-    B = feeds["h0"].shape[1]
+    B = feeds["x"].shape[x_axis]
     rows = [call({k: np.ascontiguousarray(np.take(v, [b], axis=x_axis if k == "x" else 1)) for k, v in feeds.items()})
             for b in range(B)]
     return {k: np.concatenate([r[k] for r in rows], axis=y_axis if k == "y" else 1) for k in rows[0]}

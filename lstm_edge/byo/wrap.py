@@ -32,22 +32,30 @@ class Stateful(nn.Module):
     def __init__(self, model: nn.Module, arch):
         super().__init__()
         self.model = copy.deepcopy(model).eval()
+        self.stateless = getattr(arch, "form", "single") == "graph"    # x → y from the zero state
+        if self.stateless:
+            return
         parent_path, _, name = arch.rnn_path.rpartition(".")
         parent = self.model.get_submodule(parent_path) if parent_path else self.model
         self.proxy = StateProxy(getattr(parent, name))
         setattr(parent, name, self.proxy)
         self.lstm = arch.kind == "LSTM"
 
-    def forward(self, x, h0, c0=None):
-        self.proxy.state_in = (h0, c0) if self.lstm else h0
+    def forward(self, x, h0=None, c0=None):
+        if not self.stateless:
+            self.proxy.state_in = (h0, c0) if self.lstm else h0
         y = self.model(x)
         if isinstance(y, tuple):                 # a module returning (y, state): keep y
             y = y[0]
+        if self.stateless:
+            return (y,)
         state = self.proxy.state_out
         return (y, state[0], state[1]) if self.lstm else (y, state)
 
 
 def state_shapes(arch, batch: int) -> dict[str, tuple[int, ...]]:
+    if getattr(arch, "form", "single") == "graph":
+        return {}
     LD = arch.num_layers * arch.directions
     shapes = {"h0": (LD, batch, arch.proj_size or arch.hidden_size)}
     if arch.kind == "LSTM":
@@ -56,6 +64,8 @@ def state_shapes(arch, batch: int) -> dict[str, tuple[int, ...]]:
 
 
 def names(arch) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if getattr(arch, "form", "single") == "graph":
+        return ("x",), ("y",)
     return (("x", "h0", "c0"), ("y", "hn", "cn")) if arch.kind == "LSTM" else (("x", "h0"), ("y", "hn"))
 
 

@@ -47,7 +47,7 @@ def export_project(model, example, out_dir, *, evaluation, calibration=None, met
 
     from lstm_edge.pipeline import project_pipeline
     from lstm_edge.project.file import PROJECT_FILE, load_project, project_toml
-    from lstm_edge.byo.inspect import inspect as recognise
+    from lstm_edge.byo.recognise import recognise
     from lstm_edge.project.init import budget_rows
 
     if metric is None:

@@ -1,6 +1,6 @@
 """`lstm-edge init`: a starting project file (lstm-edge.toml) from what lstm-edge inspects in a user's module.
 
-The module is loaded with its weights and recognised (lstm_edge/byo/inspect.py) before anything is
+The module is loaded with its weights and recognised (lstm_edge/byo/recognise.py) before anything is
 written, so a module the chain cannot take is refused here (exit 3, naming the layer) and not after
 an export. The file names every key with a comment; the budgets are the ones lstm-edge's own specs
 hold (models/sensor.toml), for the stages this architecture gets — they are data for the user to
@@ -40,7 +40,7 @@ def write_project(out: Path, *, module: str, weights: Path, example_shape: tuple
     """Inspect, then write `out`; → the architecture's description."""
 
     from lstm_edge.byo.example_shape import check_example_shape, example_input
-    from lstm_edge.byo.inspect import inspect
+    from lstm_edge.byo.recognise import recognise
     from lstm_edge.byo.load import load_module, load_weights
     from lstm_edge.files import write_bytes_atomic
 
@@ -52,7 +52,7 @@ def write_project(out: Path, *, module: str, weights: Path, example_shape: tuple
 
     from lstm_edge.project.file import toml_value
 
-    arch = inspect(model.eval(), torch.as_tensor(example))
+    arch = recognise(model.eval(), torch.as_tensor(example))
     base = out.parent.resolve()
 
     def rel(p) -> str:
@@ -87,7 +87,7 @@ def write_project(out: Path, *, module: str, weights: Path, example_shape: tuple
         lines += [f"function = {toml_value(rel(mfile) + ':' + func)}   # called as function(y_pred, y_true) -> float",
                   f"lower_is_better = {'true' if lower_is_better else 'false'}"]
     else:
-        lines += [f"name = {toml_value(metric or ('accuracy' if arch.head_kind in ('last', 'mean') else 'mae'))}"]
+        lines += [f"name = {toml_value(metric or _default_metric(model, arch, example))}"]
     lines += ["", "[parity]   # the random grid every artefact is checked on, besides the evaluation set",
               "batch_sizes = [1, 2, 7]", "lengths = [1, 2, 50, 1000]", "seed = 1234", "",
               "# Budgets per (parent, child) stage: |child - parent| <= atol + rtol * |parent| element-wise, and the",
@@ -110,6 +110,21 @@ def write_project(out: Path, *, module: str, weights: Path, example_shape: tuple
         lines += [f"metric_increase = {inc:g}"] if inc is not None else []
     write_bytes_atomic(out, ("\n".join(lines) + "\n").encode())
     return arch.describe()
+
+
+def _default_metric(model, arch, example) -> str:
+    """accuracy for one answer per sequence (a head on the last step or the mean; for a traced graph, y of
+    (B, classes)), mae for anything else: a starting point the user edits."""
+    if arch.head_kind in ("last", "mean"):
+        return "accuracy"
+    if arch.head_kind == "graph":
+        import torch
+
+        from lstm_edge.byo.inspect import run
+
+        y = run(model, torch.as_tensor(example), "the example")
+        return "accuracy" if y.dim() == 2 and y.shape[1] > 1 else "mae"
+    return "mae"
 
 
 def budget_rows(arch) -> list[tuple]:

@@ -113,11 +113,11 @@ def _check_metric_direction(project, model, report: dict, evaluation: dict) -> N
     """PyTorch must beat its own shuffled predictions on the evaluation set under the stated direction
     (lstm_edge/project/task.py), before any quantization is judged by it: a direction given the wrong
     way round would pick the worst attempts and call them better."""
-    from lstm_edge.byo.inspect import Architecture
+    from lstm_edge.byo.recognise import architecture_from_dict
     from lstm_edge.byo.wrap import TorchModuleRunner, state_shapes
     from lstm_edge.project.task import ProjectTask
 
-    arch = Architecture.from_dict(report["architecture"])
+    arch = architecture_from_dict(report["architecture"])
     rows = evaluation["x"].shape[0 if arch.batch_first else 1]
     feeds = {"x": evaluation["x"]} | {k: np.zeros(s, np.float32) for k, s in state_shapes(arch, rows).items()}
     y = TorchModuleRunner(model, arch, report["inputs"], report["outputs"]).run(feeds)["y"]
@@ -136,12 +136,12 @@ def _step_artifact(project, model, report: dict, export_dir: Path, say) -> dict:
     """The streaming step artefact (lstm_edge/byo/step.py), when the project budgets it (a
     [[tolerance]] pytorch → tflite-step-fp32 row: `lstm-edge init` writes one for a module that can
     stream) and the module can stream; → what model.json records about streaming."""
-    from lstm_edge.byo.inspect import Architecture
+    from lstm_edge.byo.recognise import architecture_from_dict
     from lstm_edge.byo.step import export_step, why_not_streamable
 
     if not any((t.parent, t.child) == ("pytorch", "tflite-step-fp32") for t in project.tolerance):
         return {"step_artifact": None, "why": "the project has no budget for tflite-step-fp32"}
-    arch = Architecture.from_dict(report["architecture"])
+    arch = architecture_from_dict(report["architecture"])
     why = why_not_streamable(arch)
     if why:
         say(f"streaming: refused — {why}")

@@ -26,7 +26,7 @@ class ProjectSource:
     kind = "project"
 
     def __init__(self, directory: Path):
-        from lstm_edge.byo.inspect import Architecture
+        from lstm_edge.byo.recognise import architecture_from_dict
         from lstm_edge.project.file import project_from_dict
         from lstm_edge.project.task import ProjectTask
 
@@ -40,7 +40,7 @@ class ProjectSource:
                                         hint="run lstm-edge pipeline --project again")
         self.project = project_from_dict(self.meta["project"], root=self.directory,
                                          where=f"{self.directory / 'model.json'}: project")
-        self.arch = Architecture.from_dict(self.meta["architecture"])
+        self.arch = architecture_from_dict(self.meta["architecture"])
         self.name = self.meta["model"]
         self.bx = 0 if self.arch.batch_first else 1
         self.task = ProjectTask(self.project, self.meta["y_batch_axis"])
@@ -126,7 +126,6 @@ class ProjectSource:
         """A weight-quantization recipe of the user's TFLite artefact: the same builder as its fp32
         parent (lstm_edge/byo/to_tflite.py), the converter told to quantize."""
         from lstm_edge.byo import to_tflite
-        from lstm_edge.byo.support import zero_biases
         from lstm_edge.converters.quantize_tflite import weight_bytes
 
         def setup(c, tf):
@@ -142,11 +141,8 @@ class ProjectSource:
 
             build_step(model, self.arch, tuple(self.meta["example_shape"]), out, setup=setup)
             return {"runtimes": ["litert"], "streaming": True, "chunk": 1, "weight_bytes_by_dtype": weight_bytes(out)}
-        sd = zero_biases(self.arch, model, {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()})
-        route, _ = to_tflite.choose_path(self.arch)
-        shape, ids = tuple(self.meta["example_shape"]), self.vocab is not None
-        fixups = (to_tflite.fused(self.arch, sd, shape, ids, out, setup=setup) if route == "fused" else
-                  to_tflite.general(self.arch, sd, shape, ids, out, setup=setup, any_t=self.project.module.tflite_time == "any"))
+        route, _, fixups = to_tflite.build(self.arch, model, tuple(self.meta["example_shape"]), self.vocab is not None,
+                                           out, setup=setup, any_t=self.project.module.tflite_time == "any")
         return {"runtimes": ["litert"], "path_taken": route, "converter_fixups": fixups or [],
                 "weight_bytes_by_dtype": weight_bytes(out)}
 
