@@ -27,6 +27,15 @@ def make_kws(directory: Path) -> dict:
             "evaluation": directory / "kws_eval.npz", "calibration": directory / "kws_calib.npz", "shape": "2,30,13"}
 
 
+def make_conv_attention(directory: Path) -> dict:
+    """The keyword frames through a module of several layers (Conv1d, two LSTMs, residual, LayerNorm, attention)."""
+    shutil.copy(EXAMPLE / "conv_attention.py", directory / "conv_attention.py")
+    _make().make_conv_attention(directory)
+    return {"module": f"{directory / 'conv_attention.py'}:ConvAttentionClassifier",
+            "weights": directory / "conv_attention.safetensors", "evaluation": directory / "kws_eval.npz",
+            "calibration": directory / "kws_calib.npz", "shape": "2,30,13"}
+
+
 def make_forecaster(directory: Path) -> dict:
     for f in ("forecaster.py", "smape.py"):
         shutil.copy(EXAMPLE / f, directory / f)

@@ -112,6 +112,14 @@ def test_function_metric_needs_a_direction(tiny_project):
     assert load_project(tiny_project).metric.lower_is_better is True
 
 
+def test_a_budget_given_twice_is_named(tiny_project):
+    """A second [[tolerance]] row for the same stages would be ignored silently (the first one is read)."""
+    tiny_project.write_text(tiny_project.read_text() + '[[tolerance]]\nparent = "pytorch"\nchild = "onnx-fp32"\n'
+                            'atol = 1e-3\nrtol = 1e-3\n')
+    with pytest.raises(InvalidInputError, match="tolerance pytorch->onnx-fp32: a duplicate row"):
+        load_project(tiny_project)
+
+
 def test_pipeline_project_refuses_bad_files_before_work(tiny_project, tmp_path):
     r = CliRunner().invoke(app, ["pipeline", "--project", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 3 and "does not exist" in r.output
@@ -316,6 +324,50 @@ def test_a_users_gru_keyword_spotter_the_whole_way(tmp_path, base_venv):
         {s["name"]: s["metrics"]["value"] for s in report["stages"]}
     assert (tmp_path / "api" / "bundle" / "manifest.json").is_file()
     assert not [p for p in tmp_path.iterdir() if ".project." in p.name]        # its work directory is gone
+
+
+@pytest.mark.slow
+def test_a_users_conv_lstm_attention_classifier_the_whole_way(tmp_path, base_venv):
+    """Issue 15's first test model: a Conv1d front end, two LSTMs with a residual add and LayerNorm, attention
+    pooling — the traced-graph form: every recipe judged by accuracy, no streaming (named), a bundle the base
+    install verifies, bench on the result; then one recipe budgeted element-wise, which it misses: named with
+    its figures, and exit 1 (element budgets of a quantized stage are judged by verify, not by quantize)."""
+    from project_user_nets import make_conv_attention
+
+    made = make_conv_attention(tmp_path)
+    r = CliRunner().invoke(app, ["init", "--module", made["module"], "--weights", str(made["weights"]), "--example-shape",
+                                 made["shape"], "--evaluation", str(made["evaluation"]), "--calibration",
+                                 str(made["calibration"]), "--out", str(tmp_path / "ca.toml")])
+    assert r.exit_code == 0 and "a traced graph" in r.output, r.output
+    text = (tmp_path / "ca.toml").read_text()
+    assert 'name = "accuracy"' in text and "tflite-step" not in text and "[streaming]" not in text
+    out = tmp_path / "ca-out"
+    r = CliRunner().invoke(app, ["pipeline", "--project", str(tmp_path / "ca.toml"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    stages = {s["name"]: s for s in report["stages"]}
+    assert stages["pytorch"]["metrics"]["value"] > 0.8 and stages["pytorch"]["metrics"]["beats_baseline"]
+    assert stages["onnx-fp32"]["outputs"]["y"]["max_abs"] < 1e-5 and stages["tflite-fp32"]["outputs"]["y"]["max_abs"] < 1e-5
+    assert {"onnx-fp16", "tflite-fp16", "onnx-int8-dynamic"} <= set(stages) and not report["streaming"]
+    assert all(s["metrics"]["metric"] == "accuracy" for s in stages.values())
+    tfl = json.loads((out / "tflite-fp32.tflite.json").read_text())
+    assert tfl["path_taken"] == "graph" and tfl["ops"]["UNIDIRECTIONAL_SEQUENCE_LSTM"] == 2 and tfl["inputs"] == ["x"]
+    assert "random B=7 T=1000" in [c["case"] for c in stages["tflite-fp32"]["cases"]]
+    model = json.loads((out / "model.json").read_text())
+    assert model["streaming"]["step_artifact"] is None
+    device = base_venv.python("-m", "lstm_edge.runtime", "verify", out / "bundle", "--json", tmp_path / "device.json",
+                              ok=False)
+    assert device.returncode == 0, device.stdout + device.stderr
+    checks = json.loads((tmp_path / "device.json").read_text())["artifacts"]
+    assert checks and all(c["status"] == "pass" and c["metric"] is not None for c in checks), checks
+    r = CliRunner().invoke(app, ["bench", str(out), "--rounds", "1"])
+    assert r.exit_code == 0 and (out / "bench.json").is_file(), r.output
+
+    (tmp_path / "tight.toml").write_text(text.replace('child = "onnx-int8-dynamic"\n',
+                                                      'child = "onnx-int8-dynamic"\natol = 1e-3\nrtol = 1e-3\n'))
+    r = CliRunner().invoke(app, ["pipeline", "--project", str(tmp_path / "tight.toml"), "--out", str(tmp_path / "t")])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 1 and "FAIL onnx-int8-dynamic vs onnx-fp32, output 'y'" in said and "budget atol 0.001" in said
 
 
 def _user_module(path: Path):

@@ -1,6 +1,6 @@
 """The README's "Your model, end to end" figures, from the run `make your-model` made.
 
-    python tools/your_model_figures.py [--readme README.md] [--check] KWS_DIR FORECASTER_DIR
+    python tools/your_model_figures.py [--readme README.md] [--check] OUT_DIR...   (one column each)
 
 Reads each output directory's report.json (and the device check the bundle recorded in its manifest)
 and rewrites the table between <!-- your-model --> and <!-- /your-model --> in the README. Missing
@@ -39,33 +39,46 @@ def column(out: Path) -> dict[str, str]:
     drift = [f"{d['stage']} {max(d['drift'][-1]['y'], d['drift'][-1]['h']):.0e}" for d in report["streaming"]
              if d["precision"] == "fp32"]
     checks = manifest.get("host_check", [])
+    tfl = json.loads((out / "tflite-fp32.tflite.json").read_text()) if (out / "tflite-fp32.tflite.json").is_file() else {}
     return {"model": f"{report['model']}",
             "pytorch": f"{root['metric']} {root['value']:.4g} (rows shuffled: {root['baseline']:.4g})",
             "fp32": f"ONNX {worst('onnx-fp32')}, TFLite {worst('tflite-fp32')}, step {worst('tflite-step-fp32')}",
             "published": ", ".join(published) or "—", "refused": ", ".join(refused) or "—",
             "drift": ", ".join(drift) or "—",
+            "tflite": _tflite_path(tfl),
             "device": f"{sum(c['status'] == 'pass' for c in checks)} of {len(checks)} artefacts pass"}
 
 
+def _tflite_path(tfl: dict) -> str:
+    """The TFLite sequence artefact's path, its kernel, the T it takes and its latency at B = 1 (its sidecar)."""
+    if not tfl:
+        return "—"
+    ops = tfl.get("ops", {})
+    kernel = ("fused UNIDIRECTIONAL_SEQUENCE_LSTM" if "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops else
+              "builtin WHILE" if "WHILE" in ops else "unrolled builtins")
+    takes = "any T" if tfl.get("fixed_time_steps") is None else f"T = {tfl['fixed_time_steps']} only"
+    latency = f", {tfl['latency_us_B1']:.0f} µs at B = 1" if tfl.get("latency_us_B1") else ""
+    return f"{tfl.get('path_taken')} ({kernel}), {takes}{latency}"
+
+
 ROWS = (("PyTorch on the evaluation set", "pytorch"), ("fp32 max \\|Δ\\| vs PyTorch", "fp32"),
-        ("quantized, published", "published"), ("refused, with figures", "refused"),
+        ("TFLite path, latency at the example's T (export check)", "tflite"), ("quantized, published", "published"), ("refused, with figures", "refused"),
         ("streaming drift at n = 10 000 (fp32, max of y and h)", "drift"), ("bundle's device check", "device"))
 
 
-def table(kws: Path, forecaster: Path) -> str:
-    a, b = column(kws), column(forecaster)
-    lines = [f"| | {a['model']} | {b['model']} |", "|---|---|---|"]
-    return "\n".join(lines + [f"| {label} | {a[k]} | {b[k]} |" for label, k in ROWS]) + "\n"
+def table(dirs: list[Path]) -> str:
+    cols = [column(d) for d in dirs]
+    lines = ["| | " + " | ".join(c["model"] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    return "\n".join(lines + [f"| {label} | " + " | ".join(c[k] for c in cols) + " |" for label, k in ROWS]) + "\n"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("kws", type=Path)
-    ap.add_argument("forecaster", type=Path)
+    ap.add_argument("dirs", type=Path, nargs="+", help="pipeline output directories, one column each")
     ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args(argv)
-    for d in (a.kws, a.forecaster):
+    for d in a.dirs:
         for f in ("report.json", "bundle/manifest.json"):
             if not (d / f).is_file():
                 print(f"your_model_figures: {d / f} is missing (make your-model writes it)", file=sys.stderr)
@@ -74,12 +87,12 @@ def main(argv=None) -> int:
     if len(REGION.findall(old)) != 1:
         print(f"your_model_figures: {a.readme} needs one <!-- your-model --> … <!-- /your-model --> region", file=sys.stderr)
         return 2
-    new = REGION.sub(lambda m: m[1] + table(a.kws, a.forecaster) + m[3], old)
+    new = REGION.sub(lambda m: m[1] + table(a.dirs) + m[3], old)
     if a.check:
         print(f"{a.readme}: your-model figures {'up to date' if new == old else 'stale'}")
         return 0 if new == old else 1
     a.readme.write_text(new, encoding="utf-8")
-    print(f"{a.readme}: your-model figures written from {a.kws} and {a.forecaster}")
+    print(f"{a.readme}: your-model figures written from {', '.join(map(str, a.dirs))}")
     return 0
 
 

@@ -5,9 +5,11 @@ npz evaluation and calibration sets. Nothing here uses lstm-edge.
 
 - kws.py: a GRU keyword spotter on generated MFCC-like frames (13 coefficients × 30 frames; each of 4
   "words" is a formant trajectory spoken at a random rate and loudness, in heavy noise) → accuracy.
+- conv_attention.py: the same frames through a Conv1d front end, two LSTMs with a residual add and
+  LayerNorm, and attention pooling over time (a module of several layers) → accuracy.
 - forecaster.py: a 2-layer LSTM forecasting a noisy two-tone series one step ahead at every step →
   the user's own metric, smape.py.
-Writes OUT_DIR/{kws,forecaster}.safetensors, kws_eval.npz, kws_calib.npz, forecaster_eval.npz.
+Writes OUT_DIR/{kws,conv_attention,forecaster}.safetensors, kws_eval.npz, kws_calib.npz, forecaster_eval.npz.
 """
 from __future__ import annotations
 
@@ -75,6 +77,22 @@ def make_kws(out: Path, epochs: int = 8) -> None:
     np.savez(out / "kws_calib.npz", x=kws_frames(128, 2)[0])
 
 
+def make_conv_attention(out: Path, epochs: int = 6) -> None:
+    """The keyword frames again, for a module of several layers (conv_attention.py); it shares kws's
+    evaluation and calibration sets (written by make_kws)."""
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    net = user_class("conv_attention.py", "ConvAttentionClassifier")()
+    x, y = kws_frames(1200, 0)
+    train(net, x, y, torch.nn.functional.cross_entropy, epochs)
+    save_file(net.state_dict(), out / "conv_attention.safetensors")
+    if not (out / "kws_eval.npz").exists():
+        np.savez(out / "kws_eval.npz", x=kws_frames(300, 1)[0], y=kws_frames(300, 1)[1])
+        np.savez(out / "kws_calib.npz", x=kws_frames(128, 2)[0])
+
+
 def make_forecaster(out: Path, epochs: int = 10) -> None:
     import torch
     from safetensors.torch import save_file
@@ -92,5 +110,6 @@ if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "artifacts/your_model")
     out.mkdir(parents=True, exist_ok=True)
     make_kws(out)
+    make_conv_attention(out)
     make_forecaster(out)
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} in {out}")

@@ -140,9 +140,14 @@ def find_budget(tolerances, parent: str, child: str, owner: str) -> Tolerance:
 
 
 def check_tolerances(tolerances, problems: list[str]) -> None:
-    """Each budget well-formed (appends to `problems`): atol with rtol, at least one budget, none negative."""
+    """Each budget well-formed (appends to `problems`): atol with rtol, at least one budget, none negative,
+    one row per (parent, child) — a second row would be ignored without a word (the first one is read)."""
+    seen = set()
     for t in tolerances:
         where_t = f"tolerance {t.parent}->{t.child}"
+        if (t.parent, t.child) in seen:
+            problems.append(f"{where_t}: a duplicate row (one [[tolerance]] per parent and child)")
+        seen.add((t.parent, t.child))
         if (t.atol is None) != (t.rtol is None):
             problems.append(f"{where_t}: give atol and rtol together")
         if t.atol is None and t.metric_increase is None:
