@@ -62,7 +62,8 @@ def _tflite_path(tfl: dict) -> str:
 
 
 ROWS = (("PyTorch on the evaluation set", "pytorch"), ("fp32 max \\|Δ\\| vs PyTorch", "fp32"),
-        ("TFLite path, latency at the example's T (export check)", "tflite"), ("quantized, published", "published"), ("refused, with figures", "refused"),
+        ("TFLite path, latency at the example's T (export check)", "tflite"),
+        ("quantized, published", "published"), ("refused, with figures", "refused"),
         ("streaming drift at n = 10 000 (fp32, max of y and h)", "drift"), ("bundle's device check", "device"))
 
 
