@@ -236,6 +236,9 @@ def check_inputs(feeds: dict, expected: dict[str, tuple], where: str, *, fixed: 
                                 + (f"; missing {missing}" if missing else "") + (f"; unexpected {extra}" if extra else ""))
     for name, shape in expected.items():
         a = feeds[name]
+        if name == "lengths":                # forward(x, lengths): int64 (B,), each in 1 … T (checked below)
+            _check_dtype(a, name, "int64", where, spec)
+            continue
         _check_dtype(a, name, spec.dtype if name == "x" else "float32", where, spec)
         if a.ndim != len(shape):
             raise InvalidInputError(f"{where}: input '{name}' has rank {a.ndim} (shape {a.shape}), expected rank "
@@ -254,6 +257,8 @@ def check_inputs(feeds: dict, expected: dict[str, tuple], where: str, *, fixed: 
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             raise InvalidInputError(f"{where}: input '{name}' has a non-finite value {a[idx]} at index {idx}",
                                     hint="NaN/Inf propagate through every later step of a recurrence; clean the input")
+    if "lengths" in expected and isinstance(x, np.ndarray) and x.ndim > max(spec.batch_axis, t):
+        _check_lengths(feeds["lengths"], x.shape[spec.batch_axis], x.shape[t], where)
     if "x" in feeds and "h0" in feeds:
         bx = spec.batch_axis
         batch = feeds["x"].shape[bx]
@@ -267,12 +272,27 @@ def _check_dtype(a, name: str, want: str, where: str, spec: XSpec) -> None:
     if isinstance(a, np.ndarray) and a.dtype == np.dtype(want):
         return
     got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+    if name == "lengths":
+        raise InvalidInputError(f"{where}: input 'lengths' has dtype {got}, expected int64 (one length per row)",
+                                hint="pass the lengths as np.int64; lstm-edge never casts silently")
     if want == "int64":
         raise InvalidInputError(f"{where}: input '{name}' has dtype {got}, expected int64 token ids ({spec.describe()}: "
                                 "the module's input layer is an nn.Embedding)",
                                 hint="pass the ids as np.int64; lstm-edge never casts silently")
     raise InvalidInputError(f"{where}: input '{name}' has dtype {got}, expected float32",
                             hint="convert explicitly with .astype(np.float32); lstm-edge never casts silently")
+
+
+def _check_lengths(lengths: np.ndarray, batch: int, steps: int, where: str) -> None:
+    """One valid length per row, 1 … T: a length past T reads padding that is not there, 0 has no last step."""
+    if lengths.shape != (batch,):
+        raise InvalidInputError(f"{where}: input 'lengths' has shape {lengths.shape}, expected ({batch},): one length "
+                                "per row of x")
+    bad = (lengths < 1) | (lengths > steps)
+    if bad.any():
+        k = int(np.argwhere(bad)[0][0])
+        raise InvalidInputError(f"{where}: input 'lengths' is {int(lengths[k])} at row {k}, outside 1 … {steps} (x's T)",
+                                hint="each row's number of valid steps, counted from the start of x")
 
 
 def _check_ids(a: np.ndarray, name: str, spec: XSpec, where: str) -> None:

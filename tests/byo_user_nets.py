@@ -92,6 +92,20 @@ class PackedOptional(Plain):
         return self.fc(out[:, -1])
 
 
+class Masked(Plain):
+    def forward(self, x, mask):
+        return self.fc((self.lstm(x)[0] * mask[..., None])[:, -1])
+
+
+class PackedFromX(Plain):
+    """Packs with lengths it computes itself (from padding zeros): not forward()'s lengths argument."""
+    def forward(self, x):
+        lengths = (x.abs().sum(-1) > 0).sum(1).clamp(min=1)
+        out, _ = pad_packed_sequence(self.lstm(pack_padded_sequence(x, lengths, batch_first=True,
+                                                                    enforce_sorted=False))[0], batch_first=True)
+        return self.fc(out[:, -1])
+
+
 class StepLoop(Plain):
     def forward(self, x):
         state, out = None, None

@@ -46,8 +46,8 @@ def nothing_beside(out) -> list[str]:
 
 REFUSALS = [   # (class, example shape, what the message must name) — the list, and their neighbours
     ("StateRequired", "2,7,4", "forward() requires 'h0' (state argument)"),
-    ("Lengths", "2,7,4", "forward() requires 'lengths' (lengths argument)"),
-    ("PackedOptional", "2,7,4", "packs the sequence given to 'lstm' (pack_padded_sequence)"),
+    ("Masked", "2,7,4", "forward() requires 'mask' (lengths argument): not supported — a mask is not exported"),
+    ("PackedFromX", "2,7,4", "packs the sequence given to 'lstm' (pack_padded_sequence)"),
     ("SqueezeAll", "2,7,4", "squeeze() without a dim"),
     ("SqueezeAll", "1,7,4", "squeeze() without a dim"),               # was StopIteration in _y_batch_axis
     ("StepLoop", "2,7,4", "calls the recurrent layer 'lstm' 7 times"),
@@ -237,6 +237,8 @@ SUPPORTED = {   # byo_user_nets.py's supported classes → the TFLite path; each
     "GeneralGRU": ("general", "7,2,4"),       # time-major: (T, B, F)
     "MeanSoftmax": ("fused", "2,7,4"),
     "StateOptional": ("fused", "2,7,4"),      # forward(x, state=None); sigmoid, squeeze(-1)
+    "Lengths": ("fused", "2,7,4"),            # forward(x, lengths) packs: ONNX sequence_lens (tests/test_lengths.py)
+    "PackedOptional": ("fused", "2,7,4"),     # forward(x, lengths=None)
     "Doubled": ("graph", "2,7,4"),            # 2·y after the head: the single form refuses, the traced graph maps it
     "ScaledInput": ("graph", "2,7,4"),        # x·2 before the LSTM (tests/test_graph.py covers the graph form)
 }

@@ -64,10 +64,12 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
         return {k: v.numpy() for k, v in zip(outputs, outs)}
 
     B, T = int(ex.shape[bx]), int(ex.shape[1 - bx])
-    with torch.no_grad():                                   # the wrapper is the module, at zero state
-        own = model(ex)
-    own = (own[0] if isinstance(own, tuple) else own).numpy()
+    from lstm_edge.byo.inspect import run
+
+    own = run(model, ex, "the example").numpy()             # the wrapper is the module, at zero state (full lengths)
     zero = feeds(B, T, 0, zero=True) | {"x": ex.numpy()}
+    if arch.lengths:
+        zero["lengths"] = np.full(B, T, np.int64)
     if not np.allclose(torch_run(zero)["y"], own, atol=1e-6, rtol=1e-6):
         raise InvalidInputError("with its state made explicit the module no longer computes its own forward() "
                                 "(it may build its own initial state); lstm-edge feeds h0/c0 to the recurrent layer")
@@ -75,6 +77,12 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
     cases = {f"B={b} T={t}": feeds(b, t, 1000 + 10 * b + t) for b in BATCHES for t in LENGTHS}
     cases |= {f"B={b} T={T}": feeds(b, T, 2000 + b) for b in BATCHES}     # the example's T: the general path's
     expected = {c: torch_run(f) for c, f in cases.items()}
+    if arch.lengths:     # mixed lengths per row for ONNX; every row full for a format without lengths (TFLite)
+        full = {f"{c} all rows T": f | {"lengths": np.full(len(f["lengths"]), f["x"].shape[1 - bx], np.int64)}
+                for c, f in cases.items()}
+        expected |= {c: torch_run(f) for c, f in full.items()}
+    else:
+        full = cases
     report = {"architecture": arch.__dict__ | {"description": arch.describe(), "state_layout": arch.state_layout},
               "inputs": list(inputs), "outputs": list(outputs), "example_shape": list(ex.shape), "y_batch_axis": y_axis,
               "budget": {"atol": ATOL, "rtol": RTOL}, "artifacts": [], "refused": []}
@@ -88,7 +96,7 @@ def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: 
                     if fmt == "onnx":
                         done = _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, staging / f"{name}.onnx", say)
                     else:
-                        done = _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, staging / f"{name}.tflite", say,
+                        done = _tflite(model, arch, ex, vocab, bx, y_axis, full, expected, T, staging / f"{name}.tflite", say,
                                        tflite_time=tflite_time)
                     report["artifacts"].append(done)
                 except ConversionError as e:
@@ -129,7 +137,7 @@ def _y_batch_axis(y: np.ndarray, y_bigger: np.ndarray) -> int:
 def _dynamic_axes(arch, bx: int, y: np.ndarray, y_bigger: np.ndarray, inputs, outputs) -> dict:
     axes = {"x": {bx: "batch", 1 - bx: "time"}}
     for k in inputs[1:]:
-        axes[k] = {1: "batch"}
+        axes[k] = {0: "batch"} if k == "lengths" else {1: "batch"}
     for k in outputs[1:]:
         axes[k] = {1: "batch"}
     grew = {k: ("batch" if b == a + 1 else "time") for k, (a, b) in enumerate(zip(y.shape, y_bigger.shape)) if a != b}
@@ -137,13 +145,21 @@ def _dynamic_axes(arch, bx: int, y: np.ndarray, y_bigger: np.ndarray, inputs, ou
     return axes
 
 
-def _x_keys(arch, model, y_axis: int) -> dict:
+LENGTHS_TAKEN = ("input 'lengths' (int64, (B,)): each row's valid steps, as sequence_lens on every recurrent op; "
+                 "outputs past a row's length and its hn/cn are what PyTorch's packed forward() gives")
+LENGTHS_NOT_TAKEN = ("one length per call: no lengths input (the fused kernel has none), every row runs all T steps — "
+                     "pad no row, or call once per length")
+
+
+def _x_keys(arch, model, y_axis: int, fmt: str = "onnx") -> dict:
     """How the artefact takes x, for lstm-edge's runners (runtime/contract.py, XSpec): the module's own
     layout and dtype — (T, B, F) for batch_first=False, int64 token ids (B, T) for an nn.Embedding —
     the vocabulary the ids index, and where y's batch is."""
     ids = arch.input_kind == "embedding"
     keys = {"x_layout": ("BT" if arch.batch_first else "TB") + ("" if ids else "F"), "x_dtype": "int64" if ids else "float32",
             "y_batch_axis": y_axis}
+    if getattr(arch, "lengths", False):
+        keys["lengths"] = LENGTHS_TAKEN if fmt == "onnx" else LENGTHS_NOT_TAKEN
     return keys | ({"vocab_size": int(model.get_submodule(arch.input_layer).num_embeddings)} if ids else {})
 
 
@@ -210,6 +226,8 @@ def _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, path: Path, s
             "dynamic_axes": {k: {str(a): v for a, v in d.items()} for k, d in axes.items()},
             "parity_cases": list(cases), "max_abs_vs_pytorch": worst,
             "latency_us_B1": _latency(run, feeds(1, T, 5)), "runtimes": ["onnxruntime"]} | _x_keys(arch, wrapper.model, y_axis)
+    if arch.lengths:
+        say("ONNX: lengths → sequence_lens of every recurrent op; parity on padded batches of mixed lengths")
     say(f"ONNX parity over {len(cases)} cases: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
     return write_sidecar(path, info)
 
@@ -227,11 +245,12 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
     from lstm_edge.converters.to_tflite import tflite_ops
 
     inputs, outputs = names(arch)
+    inputs = tuple(k for k in inputs if k != "lengths")        # one length per call: LENGTHS_NOT_TAKEN
     route, _ = to_tflite.choose_path(arch)
     any_t = route == "graph" or (route == "general" and tflite_time == "any")
     route, why, fixups = to_tflite.build(arch, model, tuple(ex.shape), vocab is not None, path, any_t=any_t)
     say(f"TFLite: {route} path — {why}")
-    judged = cases if any_t or route == "fused" else {c: f for c, f in cases.items() if c.endswith(f" T={T}")}
+    judged = cases if any_t or route == "fused" else {c: f for c, f in cases.items() if f["x"].shape[1 - bx] == T}
     loops = () if any_t else ("WHILE",)          # the any-T graphs hold one WHILE per layer and direction
     bad = [o for o in tflite_ops(path) if o.startswith("Flex") or o == "CUSTOM" or o in loops]
     if bad:
@@ -239,6 +258,7 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
         raise ConversionError(str(path), [f"non-builtin or looping ops {sorted(set(bad))}"])
 
     def run(f):
+        f = {k: v for k, v in f.items() if k != "lengths"}      # every row full length in these cases
         return to_tflite.run_tflite(path, f, per_row=to_tflite.per_row(arch), x_axis=bx, y_axis=y_axis)
 
     worst = _judge(path, run, judged, expected, outputs) if judged else {}
@@ -252,11 +272,11 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
             {"cn": "the fused UNIDIRECTIONAL_SEQUENCE_LSTM kernel does not expose its cell state"},
             "fixed_time_steps": None if route == "fused" or any_t else T, "layout": arch.state_layout,
             "converter_fixups": fixups, "parity_cases": list(judged), "max_abs_vs_pytorch": worst,
-            "runtimes": ["litert"]} | _x_keys(arch, model, y_axis)
+            "runtimes": ["litert"]} | _x_keys(arch, model, y_axis, "tflite")
     if to_tflite.per_row(arch):     # the kernel is converted at batch 1 and checked above one row per call: run it so
         info["batch_resizable"] = False
     if one is not None:
-        b1 = {k: np.ascontiguousarray(np.take(v, [0], axis=bx if k == "x" else 1)) for k, v in one.items()}
+        b1 = {k: np.ascontiguousarray(np.take(v, [0], axis=bx if k == "x" else 1)) for k, v in one.items() if k != "lengths"}
         info["latency_us_B1"] = _latency(run, b1)
     say(f"TFLite parity over {len(judged)} cases: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
     return write_sidecar(path, info)

@@ -39,6 +39,7 @@ class Architecture:
     post: list[str] = field(default_factory=list)          # support.OPS names after the head, in order
     post_args: list[dict] = field(default_factory=list)
     form: str = "single"              # lstm_edge/byo/recognise.py: "single" (this structure) or "graph"
+    lengths: bool = False             # forward(x, lengths) packs: the ONNX artefact takes lengths (sequence_lens)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Architecture":
@@ -98,9 +99,10 @@ def run(model, x, what: str):
     """The module's own forward on x (y only, as the exported y); its errors are its own: exit 3."""
     import torch
 
+    lengths = support.lengths_parameter(model) if isinstance(model, torch.nn.Module) else None
     try:
         with torch.no_grad():
-            y = model(x)
+            y = model(x, support.full_lengths(model, x)) if lengths else model(x)
     except Exception as e:    # the user's code: any error is theirs to see, with the input that caused it
         raise InvalidInputError(f"forward() fails on {what}, x of shape {tuple(x.shape)} ({x.dtype}): "
                                 f"{type(e).__name__}: {str(e).strip()[:300]}",
@@ -135,9 +137,12 @@ def inspect(model, example) -> Architecture:
         raise InvalidInputError(f"forward() calls the recurrent layer '{path}' {len(at)} times on the example; one "
                                 "call over the whole sequence is supported (a loop over steps is unrolled Python)")
     k = at[0]
+    arch.lengths = support.lengths_parameter(model) is not None
     if isinstance(calls[k][2][0], PackedSequence):
-        raise InvalidInputError(f"forward() packs the sequence given to '{path}' (pack_padded_sequence): not "
-                                f"supported — {support.PACKING}")
+        if not arch.lengths:
+            raise InvalidInputError(f"forward() packs the sequence given to '{path}' (pack_padded_sequence): not "
+                                    f"supported — {support.PACKING}")
+        calls[k] = (*calls[k][:2], (_padded(calls[k][2][0], rnn.batch_first),), (_padded(calls[k][3][0], rnn.batch_first),))
     before = [c for c in calls[:k] if type(c[1]).__name__ not in support.IGNORED]
     after = [c for c in calls[k + 1:] if type(c[1]).__name__ not in support.IGNORED]
     if before:
@@ -170,6 +175,14 @@ def inspect(model, example) -> Architecture:
     _check_rnn_input(model, arch, example, calls[k][2][0])
     _find_post(model, arch, example, own, head_kinds)
     return arch
+
+
+def _padded(packed, batch_first: bool):
+    """A packed sequence as the padded tensor (every row full length here: lstm-edge recognises a module
+    at full lengths)."""
+    from torch.nn.utils.rnn import pad_packed_sequence
+
+    return pad_packed_sequence(packed, batch_first=batch_first)[0]
 
 
 def _args(call) -> dict:

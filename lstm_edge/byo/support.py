@@ -92,12 +92,38 @@ SIGNATURES = {   # forward()'s parameters after x → accepted or the reason it 
     "optional": "accepted: lstm-edge calls forward(x), so an argument with a default keeps it",
     "state": "lstm-edge makes the state explicit itself (inputs h0[, c0], outputs hn[, cn]) and feeds it to the "
              "recurrent layer; give it a default of None and pass it on: forward(x, state=None)",
-    "lengths": "variable lengths (packing or masking) are not exported: the artefact runs every step of x; "
-               "give it a default of None that means 'all steps', without packing",
+    "lengths": "a mask is not exported (lengths are: forward(x, lengths) packing with pack_padded_sequence); "
+               "give it a default of None that means 'all steps'",
     "other": "lstm-edge calls forward(x) with one input; give it a default",
 }
-PACKING = ("a packed sequence is a variable-length batch, and the artefact runs every step of x; call the "
-           "layer on the padded tensor when no lengths are given")
+PACKING = ("a packed sequence is a variable-length batch: lstm-edge exports it when forward() takes the lengths "
+           "as its second argument, forward(x, lengths), and packs with them; here the lengths come from elsewhere")
+
+
+def lengths_parameter(model) -> str | None:
+    """The name of forward()'s lengths argument — the second parameter, named like 'lengths' (len, lens,
+    seq_len …) — or None. Such a module is called with a length per row (int64, (B,)); wherever lstm-edge
+    calls forward(x) alone (recognition, the single-length formats) it passes every row's full T."""
+    import inspect as pyinspect
+
+    try:
+        params = list(pyinspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(params) < 2 or params[1].kind not in (params[1].POSITIONAL_ONLY, params[1].POSITIONAL_OR_KEYWORD):
+        return None
+    low = params[1].name.lower()
+    return params[1].name if "len" in low and "mask" not in low else None
+
+
+def full_lengths(model, x):
+    """Every row's full T as forward()'s lengths (int64, (B,)), in the layout of its recurrent layer."""
+    import torch
+
+    rnn = next((m for m in model.modules() if type(m).__name__ in RECURRENT), None)
+    batch_first = getattr(rnn, "batch_first", True)
+    B, T = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
+    return torch.full((B,), T, dtype=torch.int64)
 
 
 def signature_kind(name: str) -> str:
@@ -120,7 +146,10 @@ def check_signature(model) -> None:
     if not params or params[0].kind not in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD, P.VAR_POSITIONAL):
         raise InvalidInputError(f"{type(model).__name__}.forward() takes no positional input x",
                                 hint="lstm-edge calls forward(x)")
+    lengths = lengths_parameter(model)
     for p in params[1:] if params[0].kind is not P.VAR_POSITIONAL else params:
+        if p.name == lengths:
+            continue                                  # forward(x, lengths): exported with sequence lengths
         if p.default is P.empty and p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY):
             kind = signature_kind(p.name)
             raise InvalidInputError(f"{type(model).__name__}.forward() requires '{p.name}' ({kind} argument): "

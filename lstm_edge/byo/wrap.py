@@ -33,18 +33,22 @@ class Stateful(nn.Module):
         super().__init__()
         self.model = copy.deepcopy(model).eval()
         self.stateless = getattr(arch, "form", "single") == "graph"    # x → y from the zero state
+        self.lstm = arch.kind == "LSTM"
+        self.lengths = getattr(arch, "lengths", False)                  # forward(x, lengths)
         if self.stateless:
             return
         parent_path, _, name = arch.rnn_path.rpartition(".")
         parent = self.model.get_submodule(parent_path) if parent_path else self.model
         self.proxy = StateProxy(getattr(parent, name))
         setattr(parent, name, self.proxy)
-        self.lstm = arch.kind == "LSTM"
 
-    def forward(self, x, h0=None, c0=None):
+    def forward(self, x, *inputs):
+        """x[, lengths], h0[, c0] as names(arch) lists them."""
+        lengths, states = (inputs[0], inputs[1:]) if self.lengths else (None, inputs)
+        h0, c0 = (list(states) + [None, None])[:2]
         if not self.stateless:
             self.proxy.state_in = (h0, c0) if self.lstm else h0
-        y = self.model(x)
+        y = self.model(x, lengths) if self.lengths else self.model(x)
         if isinstance(y, tuple):                 # a module returning (y, state): keep y
             y = y[0]
         if self.stateless:
@@ -66,6 +70,8 @@ def state_shapes(arch, batch: int) -> dict[str, tuple[int, ...]]:
 def names(arch) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if getattr(arch, "form", "single") == "graph":
         return ("x",), ("y",)
+    if getattr(arch, "lengths", False):
+        return ("x", "lengths", "h0", "c0")[:4 if arch.kind == "LSTM" else 3], ("y", "hn", "cn")[:3 if arch.kind == "LSTM" else 2]
     return (("x", "h0", "c0"), ("y", "hn", "cn")) if arch.kind == "LSTM" else (("x", "h0"), ("y", "hn"))
 
 
@@ -81,8 +87,13 @@ def module_feeds(arch, example_shape: tuple, vocab: int | None, batch: int, step
     bx = 0 if arch.batch_first else 1
     shape = list(example_shape)
     shape[bx], shape[1 - bx] = batch, steps
-    return random_inputs(np.random.default_rng(seed), tuple(shape), state_shapes(arch, batch), vocab=vocab,
-                         ids_dtype=np.int64, zero_state=zero)
+    rng = np.random.default_rng(seed)
+    feeds = random_inputs(rng, tuple(shape), state_shapes(arch, batch), vocab=vocab, ids_dtype=np.int64, zero_state=zero)
+    if getattr(arch, "lengths", False):     # mixed lengths in 1 … T, the first row full (PyTorch pads to the longest)
+        lengths = rng.integers(1, steps + 1, batch).astype(np.int64)
+        lengths[0] = steps
+        feeds = {"x": feeds.pop("x"), "lengths": lengths, **feeds}
+    return feeds
 
 
 class TorchModuleRunner:

@@ -29,6 +29,7 @@ class GraphArchitecture:
     input_layer: str | None = None          # the nn.Embedding x goes into, when x is token ids
     input_kind: str | None = None           # "embedding" | None
     form: str = "graph"
+    lengths: bool = False                   # forward(x, lengths) is the single form's (lstm_edge/byo/inspect.py)
     batch_first: bool = True                # x is (B, T, …); every recurrent layer is batch-first
     head_kind: str = "graph"
     head: str | None = None

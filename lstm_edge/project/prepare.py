@@ -46,6 +46,7 @@ def load_user_module(project):
 def prepare(project, out: Path, *, progress=None) -> dict:
     """Copy, check and export into `out` (a staging directory: the caller publishes it). → model.json."""
     from lstm_edge.byo.example_shape import check_example_shape, example_input
+    from lstm_edge.byo import support
     from lstm_edge.byo.export import export_module
 
     say = progress or (lambda msg: None)
@@ -56,6 +57,11 @@ def prepare(project, out: Path, *, progress=None) -> dict:
     example = example_input(model, shape)
     check_example_shape(model, example, ",".join(map(str, shape)), label=f"module.example_shape {list(shape)}")
     say(f"exporting {project.module.path} at x {list(shape)} (ONNX and TFLite, each checked against PyTorch)")
+    if support.lengths_parameter(model):
+        raise InvalidInputError(f"{project.module.path}: forward() takes lengths ('{support.lengths_parameter(model)}'): "
+                                "the project chain does not run variable-length batches yet",
+                                hint="lstm-edge export --module takes it (ONNX with sequence_lens, TFLite one length per "
+                                     "call); for the project, give forward() a default of None meaning every step")
     report = export_module(model, example, out / "export", progress=say, tflite_time=project.module.tflite_time)
     arch = report["architecture"]
     bx = 0 if arch["batch_first"] else 1
