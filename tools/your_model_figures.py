@@ -44,9 +44,14 @@ def column(out: Path) -> dict[str, str]:
             "pytorch": f"{root['metric']} {root['value']:.4g} (rows shuffled: {root['baseline']:.4g})",
             "fp32": f"ONNX {worst('onnx-fp32')}, TFLite {worst('tflite-fp32')}, step {worst('tflite-step-fp32')}",
             "published": ", ".join(published) or "—", "refused": ", ".join(refused) or "—",
-            "drift": ", ".join(drift) or "—",
+            "drift": ", ".join(drift) or _not_streamed(out),
             "tflite": _tflite_path(tfl),
             "device": f"{sum(c['status'] == 'pass' for c in checks)} of {len(checks)} artefacts pass"}
+
+
+def _not_streamed(out: Path) -> str:
+    why = json.loads((out / "model.json").read_text()).get("streaming", {}).get("why") if (out / "model.json").is_file() else None
+    return f"not streamed: {why.split(' (')[0].split(';')[0]}" if why else "—"
 
 
 def _tflite_path(tfl: dict) -> str:

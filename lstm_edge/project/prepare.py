@@ -145,12 +145,12 @@ def _step_artifact(project, model, report: dict, export_dir: Path, say) -> dict:
     from lstm_edge.byo.recognise import architecture_from_dict
     from lstm_edge.byo.step import export_step, why_not_streamable
 
-    if not any((t.parent, t.child) == ("pytorch", "tflite-step-fp32") for t in project.tolerance):
-        return {"step_artifact": None, "why": "the project has no budget for tflite-step-fp32"}
     arch = architecture_from_dict(report["architecture"])
-    why = why_not_streamable(arch)
+    why = why_not_streamable(arch)                 # what the module cannot do first, then what the project asks
     if why:
         say(f"streaming: refused — {why}")
         return {"step_artifact": None, "why": why}
+    if not any((t.parent, t.child) == ("pytorch", "tflite-step-fp32") for t in project.tolerance):
+        return {"step_artifact": None, "why": "the project has no budget for tflite-step-fp32"}
     export_step(model, arch, tuple(project.module.example_shape), report["y_batch_axis"], export_dir / STEP, say)
     return {"step_artifact": STEP}
