@@ -128,12 +128,21 @@ def x_spec(info: dict, path: Path) -> XSpec:
     return XSpec(layout, dtype, vocab, y_axis)
 
 
+def batch_axis(name: str, x_batch_axis: int = 0) -> int:
+    """Where an input's rows are: x on its layout's batch axis, lengths (B,) on 0, states (L·D, B, H) on 1."""
+    return x_batch_axis if name == "x" else 0 if name == "lengths" else 1
+
+
+def row(feeds: dict[str, np.ndarray], b: int, x_batch_axis: int = 0) -> dict[str, np.ndarray]:
+    """Row b of every input, each keeping its batch axis (of size 1)."""
+    return {k: np.ascontiguousarray(np.take(v, [b], axis=batch_axis(k, x_batch_axis))) for k, v in feeds.items()}
+
+
 def run_by_row(invoke, feeds: dict[str, np.ndarray], output_names, spec: XSpec = XSpec()) -> dict[str, np.ndarray]:
     """`invoke` once per batch row, rows stacked: x split and y stacked on their batch axes (`spec`),
     states on theirs (1)."""
     bx = spec.batch_axis
-    rows = [invoke({k: np.ascontiguousarray(np.take(v, [b], axis=bx if k == "x" else 1)) for k, v in feeds.items()})
-            for b in range(feeds["x"].shape[bx])]   # a GRU has no c0
+    rows = [invoke(row(feeds, b, bx)) for b in range(feeds["x"].shape[bx])]   # a GRU has no c0
     return {k: np.concatenate([r[k] for r in rows], axis=spec.y_batch_axis if k == "y" else 1) for k in output_names}
 
 

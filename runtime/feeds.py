@@ -53,10 +53,14 @@ def runner_inputs(rng: np.random.Generator, runner, batch: int, steps: int) -> d
     layout = info.get("x_layout", "BTF")
     steps = info.get("fixed_time_steps") or steps
     x_shape = [batch if a == "B" else steps for a in layout[:2]] + [d or 1 for d in runner.expected["x"][2:]]
-    states = {k: (runner.expected[k][0], batch, runner.expected[k][2]) for k in runner.input_names if k != "x"}
+    states = {k: (runner.expected[k][0], batch, runner.expected[k][2]) for k in runner.input_names
+              if k not in ("x", "lengths")}
     ids = np.dtype(info.get("x_dtype", "float32")).kind in "iu"
-    return random_inputs(rng, tuple(x_shape), states, vocab=info.get("vocab_size") if ids else None,
-                         ids_dtype=np.dtype(info.get("x_dtype", "float32")).type)
+    feeds = random_inputs(rng, tuple(x_shape), states, vocab=info.get("vocab_size") if ids else None,
+                          ids_dtype=np.dtype(info.get("x_dtype", "float32")).type)
+    if "lengths" in runner.input_names:     # forward(x, lengths): every row full length
+        feeds = {"x": feeds.pop("x"), "lengths": np.full(batch, steps, np.int64), **feeds}
+    return feeds
 
 
 def io_inputs(io: dict, batch: int, steps: int, seed: int, *, zero_state: bool = True) -> dict[str, np.ndarray]:
@@ -67,5 +71,8 @@ def io_inputs(io: dict, batch: int, steps: int, seed: int, *, zero_state: bool =
     x_shape = [dims[a] for a in io["x_layout"] if a in dims] + list(io["x_tail"])
     states = {k: (rows, batch, width) for k, (rows, width) in io["states"].items()}
     dtype = np.dtype(io.get("x_dtype", "float32"))
-    return random_inputs(np.random.default_rng(seed), tuple(x_shape), states,
-                         vocab=io.get("vocab_size"), ids_dtype=dtype.type, zero_state=zero_state)
+    feeds = random_inputs(np.random.default_rng(seed), tuple(x_shape), states,
+                          vocab=io.get("vocab_size"), ids_dtype=dtype.type, zero_state=zero_state)
+    if io.get("lengths"):                   # forward(x, lengths): every row full length
+        feeds = {"x": feeds.pop("x"), "lengths": np.full(batch, steps, np.int64), **feeds}
+    return feeds

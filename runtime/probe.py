@@ -41,6 +41,7 @@ def probe(path: Path, batches=(1, 2, 7), timeout: float = 120.0) -> dict[int, st
 def _run_here(path: Path, batches) -> dict[str, str]:
     import os
 
+    from lstm_edge.runtime.contract import row
     from lstm_edge.runtime.feeds import runner_inputs
     from lstm_edge.runtime.runner import open_sequence_runner
 
@@ -54,8 +55,7 @@ def _run_here(path: Path, batches) -> dict[str, str]:
     for b in batches:
         feeds = runner_inputs(rng, runner, b, 50)       # the artefact's own inputs: names, layout, dtype, T
         try:
-            rows = [runner.run({k: np.take(v, [r], axis=bx if k == "x" else 1) for k, v in feeds.items()})
-                    for r in range(b)] if b > 1 else []
+            rows = [runner.run(row(feeds, r, bx)) for r in range(b)] if b > 1 else []
             batched = runner.run(feeds)
             gap = max((float(np.abs(np.take(batched["y"], [k], axis=y_axis) - r["y"]).max()) for k, r in enumerate(rows)),
                       default=0.0)

@@ -276,7 +276,9 @@ def _tflite(model, arch, ex, vocab, bx, y_axis, cases, expected, T, path: Path, 
     if to_tflite.per_row(arch):     # the kernel is converted at batch 1 and checked above one row per call: run it so
         info["batch_resizable"] = False
     if one is not None:
-        b1 = {k: np.ascontiguousarray(np.take(v, [0], axis=bx if k == "x" else 1)) for k, v in one.items() if k != "lengths"}
+        from lstm_edge.runtime.contract import row
+
+        b1 = {k: v for k, v in row(one, 0, bx).items() if k != "lengths"}
         info["latency_us_B1"] = _latency(run, b1)
     say(f"TFLite parity over {len(judged)} cases: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
     return write_sidecar(path, info)

@@ -25,6 +25,8 @@ def why_not_streamable(arch) -> str | None:
     if getattr(arch, "form", "single") == "graph":
         return ("a module of several layers around its recurrent ones (lstm_edge/graph) is exported as whole "
                 "sequences from the zero state; its step artefact (every layer's state in and out) is not built yet")
+    if getattr(arch, "lengths", False):
+        return "forward(x, lengths) takes a padded batch of whole sequences; a stream has no lengths"
     if arch.bidirectional:
         return "a bidirectional layer's backward direction needs the whole sequence before its first output"
     if arch.head_kind == "mean":

@@ -148,7 +148,9 @@ def run_tflite(path: Path, feeds: dict, *, per_row: bool, x_axis: int, y_axis: i
     if not per_row:
         return call(feeds)
     B = feeds["x"].shape[x_axis]
-    rows = [call({k: np.ascontiguousarray(np.take(v, [b], axis=x_axis if k == "x" else 1)) for k, v in feeds.items()})
+    from lstm_edge.runtime.contract import row
+
+    rows = [call(row(feeds, b, x_axis))
             for b in range(B)]
     return {k: np.concatenate([r[k] for r in rows], axis=y_axis if k == "y" else 1) for k in rows[0]}
 

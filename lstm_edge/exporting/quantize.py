@@ -44,7 +44,7 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
     from lstm_edge.runtime.budget import format_increase, metric_verdict, worsening
 
     task, val = source.task, source.val_set()
-    val_feeds = source.zero_state_feeds(val["x"])
+    val_feeds = source.zero_state_feeds(val["x"], val.get("lengths"))
 
     def val_score(runner) -> tuple[float, np.ndarray]:
         y = runner.run(val_feeds)["y"]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstm_edge.byo import support
 from lstm_edge.errors import InvalidInputError
 from lstm_edge.files import read_json, sha256_file, write_json_atomic, write_sidecar
 from lstm_edge.byo.step import STEP
@@ -46,7 +47,6 @@ def load_user_module(project):
 def prepare(project, out: Path, *, progress=None) -> dict:
     """Copy, check and export into `out` (a staging directory: the caller publishes it). → model.json."""
     from lstm_edge.byo.example_shape import check_example_shape, example_input
-    from lstm_edge.byo import support
     from lstm_edge.byo.export import export_module
 
     say = progress or (lambda msg: None)
@@ -57,12 +57,17 @@ def prepare(project, out: Path, *, progress=None) -> dict:
     example = example_input(model, shape)
     check_example_shape(model, example, ",".join(map(str, shape)), label=f"module.example_shape {list(shape)}")
     say(f"exporting {project.module.path} at x {list(shape)} (ONNX and TFLite, each checked against PyTorch)")
-    if support.lengths_parameter(model):
-        raise InvalidInputError(f"{project.module.path}: forward() takes lengths ('{support.lengths_parameter(model)}'): "
-                                "the project chain does not run variable-length batches yet",
-                                hint="lstm-edge export --module takes it (ONNX with sequence_lens, TFLite one length per "
-                                     "call); for the project, give forward() a default of None meaning every step")
-    report = export_module(model, example, out / "export", progress=say, tflite_time=project.module.tflite_time)
+    takes_lengths = support.lengths_parameter(model) is not None
+    _check_lengths(project, evaluation, takes_lengths, model)
+    # forward(x, lengths): the batches of the chain have variable lengths, which TFLite (one length per call) cannot take
+    formats = ("onnx",) if takes_lengths else ("onnx", "tflite")
+    report = export_module(model, example, out / "export", progress=say, tflite_time=project.module.tflite_time,
+                           formats=formats)
+    if takes_lengths:
+        why = ("forward(x, lengths): the project's batches have variable lengths, and the TFLite artefact takes one "
+               "length per call (no lengths input)")
+        say(f"tflite: refused — {why}")
+        report["refused"].append({"format": "tflite", "reason": why})
     arch = report["architecture"]
     bx = 0 if arch["batch_first"] else 1
     for name, data in (("evaluation", evaluation), ("calibration", calibration)):
@@ -115,6 +120,25 @@ def prepare(project, out: Path, *, progress=None) -> dict:
     return meta
 
 
+def _check_lengths(project, evaluation: dict, takes_lengths: bool, model) -> None:
+    """The evaluation set's optional `lengths`: int64, one per row, each in 1 … T — and only for a module whose
+    forward() takes them (for another they would be ignored without a word)."""
+    if "lengths" not in evaluation:
+        return
+    where = f"{project.path(project.data.evaluation)} (data.evaluation)"
+    if not takes_lengths:
+        raise InvalidInputError(f"{where} has 'lengths', but {project.module.path}'s forward() takes none: they would "
+                                "be ignored", hint="drop 'lengths' from the npz, or give forward() a lengths argument")
+    lengths, x = evaluation["lengths"], evaluation["x"]
+    rnn = next((m for m in model.modules() if type(m).__name__ in support.RECURRENT), None)
+    bx = 0 if getattr(rnn, "batch_first", True) else 1
+    T = x.shape[1 - bx]
+    if lengths.dtype != np.int64 or lengths.shape != (x.shape[bx],) or (lengths < 1).any() or (lengths > T).any():
+        raise InvalidInputError(f"{where}: 'lengths' must be int64 of shape ({x.shape[bx]},) with each value in 1 … {T}; "
+                                f"got {lengths.dtype} {lengths.shape}, values {int(lengths.min()) if lengths.size else '—'}"
+                                f" … {int(lengths.max()) if lengths.size else '—'}")
+
+
 def _check_metric_direction(project, model, report: dict, evaluation: dict) -> None:
     """PyTorch must beat its own shuffled predictions on the evaluation set under the stated direction
     (lstm_edge/project/task.py), before any quantization is judged by it: a direction given the wrong
@@ -126,6 +150,8 @@ def _check_metric_direction(project, model, report: dict, evaluation: dict) -> N
     arch = architecture_from_dict(report["architecture"])
     rows = evaluation["x"].shape[0 if arch.batch_first else 1]
     feeds = {"x": evaluation["x"]} | {k: np.zeros(s, np.float32) for k, s in state_shapes(arch, rows).items()}
+    if arch.lengths:
+        feeds["lengths"] = evaluation.get("lengths", np.full(rows, evaluation["x"].shape[1], np.int64))
     y = TorchModuleRunner(model, arch, report["inputs"], report["outputs"]).run(feeds)["y"]
     task = ProjectTask(project, report["y_batch_axis"])
     m = task.score(y, evaluation)

@@ -94,7 +94,7 @@ class ProjectSource:
         from lstm_edge.verify.parity import Case
 
         x = self.test_set()["x"]
-        cases = [Case("evaluation", self.zero_state_feeds(x))]
+        cases = [Case("evaluation", self.zero_state_feeds(x, self.test_set().get("lengths")))]
         shape, grid = tuple(self.meta["example_shape"]), self.project.parity
         T = shape[1 - self.bx]
         pairs = [(b, t) for b in grid.batch_sizes for t in grid.lengths]
@@ -103,9 +103,13 @@ class ProjectSource:
             cases.append(Case(f"random B={b} T={t}", module_feeds(self.arch, shape, self.vocab, b, t, grid.seed + k)))
         return cases
 
-    def zero_state_feeds(self, x: np.ndarray) -> dict:
-        """x (the module's layout) with the zero state of its batch."""
-        return {"x": x} | self.zero_state(x.shape[self.bx])
+    def zero_state_feeds(self, x: np.ndarray, lengths: np.ndarray | None = None) -> dict:
+        """x (the module's layout) with the zero state of its batch; for forward(x, lengths) the rows' lengths
+        (every row's full T when none are given)."""
+        feeds = {"x": x}
+        if self.arch.lengths:
+            feeds["lengths"] = lengths if lengths is not None else np.full(x.shape[self.bx], x.shape[1 - self.bx], np.int64)
+        return feeds | self.zero_state(x.shape[self.bx])
 
     def calibration_feeds(self) -> list[dict]:
         """One row per feed (the first CALIBRATION_ROWS); as for a spec's model, every other row starts
@@ -115,11 +119,11 @@ class ProjectSource:
         x = read_npz(self.directory / "calibration.npz")["x"]
         x = np.take(x, range(min(CALIBRATION_ROWS, x.shape[self.bx])), axis=self.bx)
         rows = [np.ascontiguousarray(np.take(x, [k], axis=self.bx)) for k in range(x.shape[self.bx])]
-        feeds = [{"x": r} | self.zero_state(1) for r in rows]
-        carried = self.torch_runner().run({"x": x} | self.zero_state(len(rows)))
+        feeds = [self.zero_state_feeds(r) for r in rows]
+        carried = self.torch_runner().run(self.zero_state_feeds(x))
         for k in range(1, len(rows), 2):
-            feeds[k] = {"x": rows[k]} | {s: np.ascontiguousarray(carried[s.replace("0", "n")][:, k - 1:k])
-                                         for s in self.zero_state(1)}
+            feeds[k] = {**feeds[k], **{s: np.ascontiguousarray(carried[s.replace("0", "n")][:, k - 1:k])
+                                       for s in self.zero_state(1)}}
         return feeds
 
     def build_tflite(self, recipe_name: str, options: dict, out: Path, feeds: list[dict]) -> dict:
@@ -190,11 +194,12 @@ class ProjectSource:
         ev = self.test_set()
         rows = min(GOLDEN_ROWS, ev["x"].shape[self.bx])
         x = np.ascontiguousarray(np.take(ev["x"], range(rows), axis=self.bx))
+        lengths = ev["lengths"][:rows] if "lengths" in ev else None
         y_true = np.ascontiguousarray(np.take(ev["y"], range(rows), axis=self.task.y_batch_axis))
         T = self.meta["example_shape"][1 - self.bx]
         at_t = [c for c in self.parity_cases()[1:] if c.feeds["x"].shape[1 - self.bx] == T]
         state = max(at_t, key=lambda c: c.feeds["x"].shape[self.bx]).feeds
-        return {"windows": self.zero_state_feeds(x) | {"target": y_true}, "state": dict(state)}
+        return {"windows": self.zero_state_feeds(x, lengths) | {"target": y_true}, "state": dict(state)}
 
     def manifest_fields(self) -> dict:
         from lstm_edge.byo.wrap import state_shapes
@@ -238,7 +243,8 @@ class ProjectSource:
         ids = self.arch.input_kind == "embedding"
         return {"x_layout": ("BT" if self.arch.batch_first else "TB") + ("" if ids else "F"),
                 "x_dtype": "int64" if ids else "float32", "x_tail": list(self.meta["example_shape"][2:]),
-                "vocab_size": self.vocab, "states": {k: [s[0], s[2]] for k, s in state_shapes(self.arch, 1).items()}}
+                "vocab_size": self.vocab, "states": {k: [s[0], s[2]] for k, s in state_shapes(self.arch, 1).items()},
+                "lengths": bool(self.arch.lengths)}
 
     def bench_dims(self) -> dict:
         a = self.arch

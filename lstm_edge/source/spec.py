@@ -57,8 +57,8 @@ class SpecSource:
         L, H = self.dims["num_layers"], self.dims["hidden_size"]
         return {"h0": np.zeros((L, batch, H), np.float32), "c0": np.zeros((L, batch, H), np.float32)}
 
-    def zero_state_feeds(self, x: np.ndarray) -> dict:
-        """x with the zero state of its batch (rows on axis 0)."""
+    def zero_state_feeds(self, x: np.ndarray, lengths: np.ndarray | None = None) -> dict:
+        """x with the zero state of its batch (rows on axis 0); lstm-edge's own models take no lengths."""
         return {"x": x} | self.zero_state(len(x))
 
     def calibration_feeds(self) -> list[dict]:

@@ -62,7 +62,8 @@ class Bundle:
         return list(self.manifest["golden"]["cases"])
 
     def inputs(self, case: str) -> dict[str, np.ndarray]:
-        return {k: self.golden[f"{case}.{k}"] for k in ("x", "h0", "c0") if f"{case}.{k}" in self.golden}   # a GRU has no c0
+        return {k: self.golden[f"{case}.{k}"] for k in ("x", "lengths", "h0", "c0")      # a GRU has no c0; lengths:
+                if f"{case}.{k}" in self.golden}                                          # forward(x, lengths)
 
     def outputs(self, stage: str, case: str) -> dict[str, np.ndarray]:
         prefix = f"{stage}.{case}."
