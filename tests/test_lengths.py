@@ -239,6 +239,8 @@ def test_a_users_packed_forecaster_the_whole_way(tmp_path, base_venv):
     assert "windows.lengths" in golden and len(set(golden["windows.lengths"].tolist())) > 1
     device = base_venv.python("-m", "lstm_edge.runtime", "verify", out / "bundle", ok=False)
     assert device.returncode == 0 and "skipped" not in device.stdout, device.stdout + device.stderr
+    r = CliRunner().invoke(app, ["bench", str(out), "--rounds", "1"])      # every peer fed full-length rows
+    assert r.exit_code == 0 and (out / "bench.json").is_file(), r.output
 
     # lengths of another dtype are named, not cast
     np.savez(tmp_path / "eval2.npz", x=xe, y=ye, lengths=le.astype(np.int32))
