@@ -23,11 +23,14 @@ from lstm_edge.runtime.contract import XSpec, check_inputs, is_step_artifact
 
 def state_names(runner) -> tuple[str, ...]:
     """The state inputs an artefact takes, in order: ("h0", "c0") for an LSTM, ("h0",) for a GRU."""
-    return tuple(n for n in runner.input_names if n != "x")
+    return tuple(n for n in runner.input_names if n not in ("x", "lengths"))
 
 
 class Stream:
     def __init__(self, runner, *, batch: int = 1):
+        if "lengths" in runner.input_names:
+            raise InvalidInputError(f"{runner.name} takes a padded batch with each row's lengths (forward(x, lengths)): "
+                                    "a stream has no lengths", hint="run whole padded batches with open_runner(…).run")
         names = state_names(runner)
         missing = [n.replace("0", "n") for n in names if n.replace("0", "n") not in runner.output_names]
         if not names or missing:

@@ -55,6 +55,9 @@ def export_step(model, arch, example_shape: tuple, y_axis: int, out: Path, say) 
     from lstm_edge.runtime.runner import open_runner
     from lstm_edge.runtime.stream import Stream
 
+    why = why_not_streamable(arch)
+    if why:
+        raise ConversionError(str(out), [f"no step artefact: {why}"])
     inputs, outputs = names(arch)
     say(f"TFLite step artefact: the general builder at T = 1 ({', '.join(inputs)} → {', '.join(outputs)})")
     build_step(model, arch, example_shape, out)
