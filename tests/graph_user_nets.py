@@ -118,3 +118,25 @@ class TimeMajor(nn.Module):
 class SqueezeAny(ConcatMean):
     def forward(self, x):
         return self.mlp(torch.cat([self.a(x)[0], self.b(x)[0]], dim=-1)[:, -1]).squeeze()
+
+
+class SeededDecoder(nn.Module):
+    """A decoder started from the encoder's (h, c), the code repeated with expand(x.shape[1]): the encoder is not
+    fused (its c is read), and the converter does not fuse the decoder either — both run as builtin WHILE."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder, self.decoder = nn.LSTM(3, 4, batch_first=True), nn.LSTM(4, 4, batch_first=True)
+
+    def forward(self, x):
+        _, (h, c) = self.encoder(x)
+        z = h[-1].unsqueeze(1).expand(-1, x.shape[1], -1)
+        y, _ = self.decoder(z, (h, c))
+        return y
+
+
+class FancyIndex(ConcatMean):
+    """x[:, :, [0, 2]]: PyTorch's list indexing, which TensorFlow has not (the TFLite format is refused by name)."""
+
+    def forward(self, x):
+        return torch.cat([self.a(x)[0], self.b(x)[0]], dim=-1)[:, :, [0, 2]]

@@ -23,7 +23,9 @@ ACCEPTED = {   # class → (example shape, token ids?, native ONNX ops, which re
     "ConvResidualAttention": ((2, 9, 6), False, {"LSTM": 2}, [True, True]),
     "TokensMixed": ((2, 9), True, {"GRU": 1, "LSTM": 1}, [False, False]),   # bidirectional; proj + c read
     "ConcatMean": ((2, 9, 3), False, {"LSTM": 1, "GRU": 1}, [True, False]),
+    "SeededDecoder": ((2, 9, 3), False, {"LSTM": 2}, [False, True]),     # the decoder falls back at conversion
 }
+FUSED_AFTER_CONVERSION = {"SeededDecoder": [False, False]}
 
 
 def example(shape, ids: bool):
@@ -143,6 +145,16 @@ def test_every_function_and_method_row_computes_what_torch_computes():
 
 
 @pytest.mark.slow   # converts with TensorFlow
+def test_what_tensorflow_cannot_build_refuses_the_format_by_name(tmp_path):
+    import lstm_edge
+
+    report = lstm_edge.export(net("FancyIndex"), np.zeros((2, 5, 3), np.float32), tmp_path / "o")
+    assert [a["format"] for a in report["artifacts"]] == ["onnx"]
+    (refused,) = report["refused"]
+    assert refused["format"] == "tflite" and "Only integers, slices" in refused["reason"]
+
+
+@pytest.mark.slow   # converts with TensorFlow
 @pytest.mark.parametrize("cls", list(ACCEPTED))
 def test_exported_with_parity_any_t(cls, tmp_path):
     import lstm_edge
@@ -158,8 +170,11 @@ def test_exported_with_parity_any_t(cls, tmp_path):
     assert {"B=1 T=1000", "B=7 T=2"} <= set(tfl["parity_cases"])
     assert all(v <= 1e-5 for a in got.values() for v in a["max_abs_vs_pytorch"].values()), got
     path = tmp_path / "o" / "model.tflite"
+    fused = FUSED_AFTER_CONVERSION.get(cls, fused)
+    assert [r["fused"] for r in report["architecture"]["recurrent"]] == fused
     assert tflite_ops(path).count(FUSED_OP) == sum(r["num_layers"] for r, f in zip(
         report["architecture"]["recurrent"], fused) if f) and variable_tensors(path) == []
+    assert ("UNIDIRECTIONAL_SEQUENCE_LSTM" in tfl["why"]) == any(fused)
     assert not any(o.startswith("Flex") or o == "CUSTOM" for o in tflite_ops(path))
     if "onnx" in got:
         import onnx

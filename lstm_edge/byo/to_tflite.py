@@ -44,7 +44,8 @@ def build(arch, model, x_shape: tuple, x_int: bool, out: Path, *, setup=None, an
     if route == "graph":
         from lstm_edge.graph.to_tflite import build as build_graph
 
-        return route, why, build_graph(model, arch, x_shape, x_int, out, setup=setup)
+        fixups = build_graph(model, arch, x_shape, x_int, out, setup=setup)
+        return route, choose_path(arch)[1], fixups          # after the build: a layer it could not fuse is said
     sd = zero_biases(arch, model, {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()})
     if route == "fused":
         return route, why, fused(arch, sd, x_shape, x_int, out, setup=setup)

@@ -97,6 +97,7 @@ FUNCTIONS = {   # call_function targets, by qualified name → (tf, *args, **kwa
     "_operator.add": lambda tf, a, b: a + b, "_operator.sub": lambda tf, a, b: a - b,
     "_operator.mul": lambda tf, a, b: a * b, "_operator.truediv": lambda tf, a, b: a / b,
     "_operator.neg": lambda tf, a: -a, "_operator.getitem": _getitem, "_operator.matmul": lambda tf, a, b: tf.matmul(a, b),
+    "builtins.getattr": lambda tf, x, name: _getattr(tf, x, name),                  # x.shape
     "torch.add": lambda tf, a, b: a + b, "torch.mul": lambda tf, a, b: a * b, "torch.sub": lambda tf, a, b: a - b,
     "torch.cat": lambda tf, ts, dim=0: tf.concat(list(ts), axis=dim),
     "torch.concat": lambda tf, ts, dim=0: tf.concat(list(ts), axis=dim),
@@ -126,13 +127,18 @@ METHODS = {     # call_method names → (tf, self, *args, **kwargs) → value
     "exp": lambda tf, x: tf.exp(x), "add": lambda tf, a, b: a + b, "mul": lambda tf, a, b: a * b,
     "sub": lambda tf, a, b: a - b, "matmul": lambda tf, a, b: tf.matmul(a, b), "bmm": lambda tf, a, b: tf.matmul(a, b),
 }
-ATTRIBUTES = {"shape": lambda tf, x: tf.shape(x)}
+def _getattr(tf, x, name: str):
+    if name != "shape":
+        raise ValueError(f"forward() reads the tensor attribute .{name}; only .shape is mapped")
+    return tf.shape(x)
 
 
 def function_name(target) -> str:
     if target in (operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.getitem,
                   operator.matmul):
         return f"_operator.{target.__name__}"
+    if target is getattr:
+        return "builtins.getattr"
     module = getattr(target, "__module__", None) or ""
     module = {"torch._C._nn": "torch.nn.functional", "torch._C._VariableFunctions": "torch",
               "torch.functional": "torch"}.get(module, module)

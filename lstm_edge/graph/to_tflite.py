@@ -22,8 +22,26 @@ from lstm_edge.files import write_bytes_atomic
 from lstm_edge.graph import table
 
 
+UNFUSED = ("a builtin WHILE over the cell: the converter did not fuse this layer where it sits in the graph "
+           "(measured: a decoder started from the state of a layer that is not fused)")
+
+
 def build(model, arch, x_shape: tuple, ids: bool, out: Path, *, setup=None) -> list[str]:
-    """Write the artefact → converter fix-ups (the cell clip reset of fused layers)."""
+    """Write the artefact → converter fix-ups (the cell clip reset of fused layers). When the layers meant to
+    be fused do not come out as the fused op, the graph is built again with every layer as a builtin WHILE
+    (any batch), and `arch.recurrent` says so (its "fused" and "why")."""
+    try:
+        return _build(model, arch, x_shape, ids, out, setup=setup)
+    except ConversionError as first:
+        if not arch.fused or "cannot be built in TensorFlow" in str(first):
+            raise
+        for r in arch.recurrent:
+            if r["fused"]:
+                r["fused"], r["why"] = False, UNFUSED
+        return _build(model, arch, x_shape, ids, out, setup=setup)
+
+
+def _build(model, arch, x_shape: tuple, ids: bool, out: Path, *, setup=None) -> list[str]:
     from lstm_edge.converters.tensorflow_env import import_tensorflow
     from lstm_edge.converters.to_tflite import FUSED_OP, convert_builtins, tflite_ops, unclip_cell_state, variable_tensors
     from lstm_edge.graph.trace import _symbolic
@@ -43,8 +61,11 @@ def build(model, arch, x_shape: tuple, ids: bool, out: Path, *, setup=None) -> l
     holder.f = tf.function(body, input_signature=[sig])
     try:
         concrete = holder.f.get_concrete_function()
-    except ValueError as e:                 # a table op refusing its arguments (repeat adding axes, squeeze())
-        raise ConversionError(str(out), [f"forward() cannot be built in TensorFlow: {str(e).splitlines()[0][:300]}"])
+    except Exception as e:     # a table op refusing its arguments (repeat adding axes), or TensorFlow refusing
+        # torch semantics it lacks (list indexing x[:, [0, 2]]): the format is refused naming it, not exit 1
+        lines = [s.strip() for s in str(e).strip().splitlines() if s.strip()]   # TensorFlow's reason comes last
+        raise ConversionError(str(out), [f"forward() cannot be built in TensorFlow: {type(e).__name__}: "
+                                         f"{(lines or [''])[-1][:300]}"])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
     blob, fixups = unclip_cell_state(convert_builtins(tf, converter, str(out), setup=setup))
     write_bytes_atomic(out, blob)
@@ -111,6 +132,9 @@ def _recurrent(tf, m, row: dict, stack, seq, state=None):
 
     lstm = row["kind"] == "LSTM"
     h0, c0 = (state if lstm else (state, None)) if state is not None else (None, None)
+    # a shape op before it (expand, reshape) can leave the batch or the features unknown, and the Keras LSTM then
+    # falls back to TensorList ops: a graph with a fused layer runs at batch 1 (build), so say so
+    seq.set_shape([1 if stack is not None else None, None, m.input_size])
     if stack is not None:                                        # fused: one Keras LSTM per layer
         last = []
         for k, layer in enumerate(stack):
@@ -121,6 +145,8 @@ def _recurrent(tf, m, row: dict, stack, seq, state=None):
             zeros = [tf.tile(seq[:, 0, :1] * 0.0, [1, layer.units]),
                      tf.tile(tf.reduce_max(seq[:, 0], axis=-1, keepdims=True) * 0.0, [1, layer.units])]
             init = zeros if h0 is None else [tf.gather(h0, k, axis=0), tf.gather(c0, k, axis=0)]
+            for s in init:                    # static as the sequence's batch (1): an unknown one defeats fusion
+                s.set_shape([1, layer.units])
             seq = layer(seq, initial_state=init)
             last.append(seq[:, -1])
         hn = tf.stack(last)

@@ -205,11 +205,15 @@ def _recurrent(node, name: str, m) -> dict:
         raise InvalidInputError(f"layer '{node.target}' ({name}) is time-major (batch_first=False) in a module of "
                                 "several layers: the graph converter maps batch-first recurrent layers",
                                 hint="build it with batch_first=True")
+    def item(n, k=None) -> bool:              # n is `v[k]` (any k when None)
+        return (n.op == "call_function" and table.function_name(n.target) == "_operator.getitem"
+                and (k is None or n.args[1] == k))
+
     cn_used = False
     for user in node.users:                   # (y, (h, c)): does anything read c, or pass the pair on?
-        if user.op == "call_function" and table.function_name(user.target) == "_operator.getitem" and user.args[1] == 1:
-            cn_used = any(not (u.op == "call_function" and u.args[1] == 0) for u in user.users)
-        elif not (user.op == "call_function" and table.function_name(user.target) == "_operator.getitem"):
+        if item(user, 1):
+            cn_used = cn_used or any(not item(u, 0) for u in user.users)
+        elif not item(user):
             cn_used = True                    # the tuple itself goes on
     proj = getattr(m, "proj_size", 0)
     fused = name == "LSTM" and not m.bidirectional and not proj and not cn_used
