@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from lstm_edge.errors import (EnvironmentFault, InvalidInputError, ParityError, UsageError, code, exit_code_summary,
+from lstm_edge.errors import (InvalidInputError, ParityError, UsageError, code, exit_code_summary,
                               exit_status)
 
 
@@ -75,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("bundle", type=Path, help="bundle directory or .tar.gz")
     v.add_argument("--threads", type=_at_least(1), default=1, help="intra-op threads (default 1)")
     v.add_argument("--json", type=Path, help="also write the results as JSON here")
+    v.add_argument("--junit-xml", type=Path, help="also write JUnit XML here: one test per stage × output and "
+                                                  "metric, named as lstm-edge verify names them on the host")
     v.set_defaults(func=_verify)
 
     b = sub.add_parser("bench", help="latency per call and per streaming step, peak RSS")
@@ -115,15 +116,9 @@ def parser() -> argparse.ArgumentParser:
 
 def _output_file(path: Path | None, option: str) -> None:
     """Before any work: an output file can be written where asked (2 if the path is wrong, 5 if not writable)."""
-    if path is None or str(path) == "-":
-        return
-    if path.is_dir():
-        raise UsageError(f"{option} {path}: a directory; give a file name", hint=f"e.g. {option} {path / 'out'}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{option} {path}: the directory {parent} does not exist", hint="create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise EnvironmentFault(f"{option} {path}: cannot write in {parent}", hint=f"choose a writable {option}")
+    from lstm_edge.runtime.harness.paths import check_output_file
+
+    check_output_file(path, option)
 
 
 def _verify(args) -> int:
@@ -131,6 +126,7 @@ def _verify(args) -> int:
     from lstm_edge.runtime.harness.verify import HEADER, format_table, table_rows, verify_bundle
 
     _output_file(args.json, "--json")
+    _output_file(args.junit_xml, "--junit-xml")
     bundle = open_bundle(args.bundle)
     m = bundle.manifest
     print(f"bundle {args.bundle}: model '{m['model']['name']}' ({m['model']['weights_sha256'][:12]}), "
@@ -145,6 +141,14 @@ def _verify(args) -> int:
     if args.json:
         args.json.write_text(json.dumps({"bundle": str(args.bundle), "passed": not failed and not crashed,
                                          "artifacts": [c.to_dict() for c in checks]}, indent=2) + "\n")
+    if args.junit_xml:
+        from lstm_edge.runtime import junit
+
+        metric = m.get("metric") or {}
+        junit.write(args.junit_xml, f"lstm-edge device verify: {m['model']['name']}",
+                    f"lstm-edge.device.{m['model']['name']}", junit.device_cases(checks, bundle.artifacts, metric.get("name")),
+                    {"model": m["model"]["name"], "weights_sha256": m["model"]["weights_sha256"],
+                     "verdict": "FAIL" if failed or crashed else "PASS", "bundle": str(args.bundle)})
     ran = sum(c.status != "skipped" for c in checks)
     print(f"verdict: {'FAIL' if failed or crashed else 'PASS'} ({ran} of {len(checks)} artefacts run here)")
     if crashed:

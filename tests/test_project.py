@@ -369,6 +369,21 @@ def test_a_users_conv_lstm_attention_classifier_the_whole_way(tmp_path, base_ven
     said = " ".join(r.output.split())
     assert r.exit_code == 1 and "FAIL onnx-int8-dynamic vs onnx-fp32, output 'y'" in said and "budget atol 0.001" in said
 
+    # in CI: JUnit from the host (the miss named with its figures against the budget) and from the device
+    from junitparser import Failure, JUnitXml
+
+    r = CliRunner().invoke(app, ["verify", str(tmp_path / "t"), "--junit-xml", str(tmp_path / "host.xml")])
+    assert r.exit_code == 1, r.output
+    host = {c.name: c for suite in JUnitXml.fromfile(str(tmp_path / "host.xml")) for c in suite}
+    failed = {n: c for n, c in host.items() if any(isinstance(x, Failure) for x in c.result)}
+    assert set(failed) == {"onnx-int8-dynamic::y"} and "budget atol 0.001" in failed["onnx-int8-dynamic::y"].result[0].message
+    assert {"pytorch::metric", "onnx-fp32::y", "tflite-fp32::y", "onnx-int8-dynamic::metric"} <= set(host)
+    device = base_venv.python("-m", "lstm_edge.runtime", "verify", out / "bundle", "--junit-xml", tmp_path / "device.xml",
+                              ok=False)
+    assert device.returncode == 0, device.stdout + device.stderr
+    (suite,) = list(JUnitXml.fromfile(str(tmp_path / "device.xml")))
+    assert suite.tests >= 2 * len(checks) and suite.failures == 0 and {"onnx-fp32::y", "tflite-fp32::y"} <= {c.name for c in suite}
+
 
 def _user_module(path: Path):
     import importlib.util
