@@ -147,8 +147,6 @@ def example_shape(c: dict) -> tuple[int, ...]:
 # --- the oracle: what the table (support.py, README "Bring your own model") refuses --------------
 
 REASONS = {   # a phrase the refusal must contain → its label in the outcome table
-    "forward() requires 'lengths' (lengths argument)": "forward(x, lengths): lengths required",
-    "packs the sequence given to 'rnn' (pack_padded_sequence)": "packed sequence",
     "before the recurrent layer only one Embedding or Linear": "activation with no input layer",
     "'rnn' is not given x itself": "bare op on x before the RNN",
     "'rnn' is not given the output of 'inp'": "bare activation after the input layer",
@@ -158,19 +156,25 @@ REASONS = {   # a phrase the refusal must contain → its label in the outcome t
 
 
 def refusals(c: dict) -> list[str]:
-    """The module-level refusals the table predicts for `c` (any one of them may be named first)."""
+    """The module-level refusals the table predicts for `c` (any one of them may be named first). forward(x,
+    lengths) is exported with the lengths (packing or not); what the one-layer structure refuses (inspect.py)
+    the traced graph takes (lstm_edge/graph) when every layer is batch-first and forward() neither requires
+    lengths (a placeholder the trace cannot fill) nor packs (pack_padded_sequence is not a mapped call)."""
     found = []
-    if c["signature"] == "lengths":
-        found.append("forward() requires 'lengths' (lengths argument)")
-    if c["signature"] == "lengths_packed":
-        found.append("packs the sequence given to 'rnn' (pack_padded_sequence)")
     if c["in_act"] and c["in_act_form"] == "module" and c["input"] == "none":
         found.append("before the recurrent layer only one Embedding or Linear")
     if c["in_act"] and c["in_act_form"] == "bare":
         found.append("'rnn' is not given x itself" if c["input"] == "none" else "'rnn' is not given the output of 'inp'")
     if c["head"] == "hn" and c["bidirectional"]:
         found.append("the head 'fc' is given neither every step")
-    return found
+    return [] if graph_form(c) else found
+
+
+def graph_form(c: dict) -> bool:
+    """Whether the one-layer structure refuses `c` and the traced graph takes it instead."""
+    single_refuses = bool((c["in_act"] and (c["in_act_form"] == "bare" or c["input"] == "none"))
+                          or (c["head"] == "hn" and c["bidirectional"]))
+    return single_refuses and c["batch_first"] and c["signature"] not in ("lengths", "lengths_packed")
 
 
 def format_refusals(c: dict, formats: list[str]) -> dict[str, str]:

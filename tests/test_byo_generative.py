@@ -94,17 +94,16 @@ def beside(out: Path) -> list[str]:
 # --- parity through the runners ------------------------------------------------------------------
 
 def architecture(report: dict):
-    from lstm_edge.byo.inspect import Architecture
+    from lstm_edge.byo.recognise import architecture_from_dict
 
-    return Architecture(**{k: v for k, v in report["architecture"].items() if k not in ("description", "state_layout")})
+    return architecture_from_dict(report["architecture"])
 
 
 def check_artifact(path: Path, info: dict, report: dict, net, c: dict) -> dict:
     """One artefact, opened with open_runner, against PyTorch at BATCHES × two lengths (its fixed T
     only, if it has one), x in the module's own layout and dtype; another T refused. → {output: worst |Δ|}."""
-    from lstm_edge.byo.wrap import Stateful, state_shapes
+    from lstm_edge.byo.wrap import Stateful, module_feeds
     from lstm_edge.runtime import open_runner
-    from lstm_edge.runtime.feeds import random_inputs
 
     arch = architecture(report)
     wrapper = Stateful(net, arch).eval()
@@ -112,7 +111,8 @@ def check_artifact(path: Path, info: dict, report: dict, net, c: dict) -> dict:
     runner = open_runner(path)
     vocab = c.get("vocab") if c["input"] == "embedding" else None
     layout = ("BT" if arch.batch_first else "TB") + ("" if vocab else "F")       # the module's own x, as the sidecar says
-    y_axis = (0 if arch.batch_first else 1) if arch.head_kind in ("step", "none") else 0
+    y_axis = report["y_batch_axis"] if arch.form == "graph" else \
+        (0 if arch.batch_first else 1) if arch.head_kind in ("step", "none") else 0
     assert runner.x_spec == (layout, "int64" if vocab else "float32", vocab, y_axis), (runner.x_spec, info)
     T = c["time"]
     fixed = info.get("fixed_time_steps")
@@ -121,19 +121,23 @@ def check_artifact(path: Path, info: dict, report: dict, net, c: dict) -> dict:
     worst: dict[str, float] = {}
 
     def feeds(b: int, t: int, seed: int) -> dict:
-        shape = (b, t) if arch.batch_first else (t, b)
-        shape = shape if vocab else (*shape, c["features"])
-        return random_inputs(np.random.default_rng(seed), shape, state_shapes(arch, b), vocab=vocab, ids_dtype=np.int64)
+        """The module's inputs (mixed lengths for forward(x, lengths)); every row full length for an artefact
+        that takes no lengths (TFLite: one length per call)."""
+        f = module_feeds(arch, tuple(report["example_shape"]), vocab, b, t, seed)
+        if "lengths" in f and "lengths" not in runner.input_names:
+            f["lengths"] = np.full(b, t, np.int64)
+        return f
 
+    assert sorted(runner.input_names) == sorted(info["inputs"]), (runner.input_names, info["inputs"])
     for b in BATCHES:
         for t in lengths:
             f = feeds(b, t, 100 * b + t)
             assert sorted(f) == sorted(inputs)
             with torch.no_grad():
                 want = {k: v.numpy() for k, v in zip(outputs, wrapper(*(torch.from_numpy(f[k]) for k in inputs)))}
-            got = runner.run(f)
+            got = runner.run({k: f[k] for k in runner.input_names})
             where = f"{path.name} at B = {b}, T = {t}"
-            assert {"y", "hn"} <= set(got), f"{where}: returns {sorted(got)}"
+            assert ({"y"} if arch.form == "graph" else {"y", "hn"}) <= set(got), f"{where}: returns {sorted(got)}"
             assert set(want) - set(got) == set(runner.missing), f"{where}: missing {set(want) - set(got)} undeclared"
             for k, v in got.items():
                 v = np.asarray(v)
@@ -143,7 +147,8 @@ def check_artifact(path: Path, info: dict, report: dict, net, c: dict) -> dict:
                 worst[k] = max(worst.get(k, 0.0), err)
     if fixed:                           # an unrolled artefact takes its T only, loudly
         with pytest.raises(InvalidInputError) as e:
-            runner.run(feeds(BATCHES[-1], fixed + 1, 7))
+            f = feeds(BATCHES[-1], fixed + 1, 7)
+            runner.run({k: f[k] for k in runner.input_names})
         assert e.value.exit_code == 3 and f"takes exactly T = {fixed} time steps" in str(e.value), str(e.value)
     return worst
 

@@ -147,6 +147,8 @@ def _dynamic_axes(arch, bx: int, y: np.ndarray, y_bigger: np.ndarray, inputs, ou
 
 LENGTHS_TAKEN = ("input 'lengths' (int64, (B,)): each row's valid steps, as sequence_lens on every recurrent op; "
                  "outputs past a row's length and its hn/cn are what PyTorch's packed forward() gives")
+LENGTHS_AS_USED = ("input 'lengths' (int64, (B,)): given to forward() as it uses them (it does not pack: the "
+                   "recurrent op runs every step of every row)")
 LENGTHS_NOT_TAKEN = ("one length per call: no lengths input (the fused kernel has none), every row runs all T steps — "
                      "pad no row, or call once per length")
 
@@ -159,7 +161,7 @@ def _x_keys(arch, model, y_axis: int, fmt: str = "onnx") -> dict:
     keys = {"x_layout": ("BT" if arch.batch_first else "TB") + ("" if ids else "F"), "x_dtype": "int64" if ids else "float32",
             "y_batch_axis": y_axis}
     if getattr(arch, "lengths", False):
-        keys["lengths"] = LENGTHS_TAKEN if fmt == "onnx" else LENGTHS_NOT_TAKEN
+        keys["lengths"] = (LENGTHS_TAKEN if arch.packs else LENGTHS_AS_USED) if fmt == "onnx" else LENGTHS_NOT_TAKEN
     return keys | ({"vocab_size": int(model.get_submodule(arch.input_layer).num_embeddings)} if ids else {})
 
 
@@ -227,7 +229,8 @@ def _onnx(wrapper, arch, feeds, B, T, bx, y_axis, cases, expected, path: Path, s
             "parity_cases": list(cases), "max_abs_vs_pytorch": worst,
             "latency_us_B1": _latency(run, feeds(1, T, 5)), "runtimes": ["onnxruntime"]} | _x_keys(arch, wrapper.model, y_axis)
     if arch.lengths:
-        say("ONNX: lengths → sequence_lens of every recurrent op; parity on padded batches of mixed lengths")
+        say(("ONNX: lengths → sequence_lens of every recurrent op" if arch.packs else "ONNX: lengths given to forward() "
+             "as it uses them") + "; parity on padded batches of mixed lengths")
     say(f"ONNX parity over {len(cases)} cases: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
     return write_sidecar(path, info)
 

@@ -39,7 +39,8 @@ class Architecture:
     post: list[str] = field(default_factory=list)          # support.OPS names after the head, in order
     post_args: list[dict] = field(default_factory=list)
     form: str = "single"              # lstm_edge/byo/recognise.py: "single" (this structure) or "graph"
-    lengths: bool = False             # forward(x, lengths) packs: the ONNX artefact takes lengths (sequence_lens)
+    lengths: bool = False             # forward(x, lengths): the ONNX artefact takes lengths
+    packs: bool = False               # … and packs with them: sequence_lens on the recurrent op (checked)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Architecture":
@@ -139,6 +140,7 @@ def inspect(model, example) -> Architecture:
     k = at[0]
     arch.lengths = support.lengths_parameter(model) is not None
     if isinstance(calls[k][2][0], PackedSequence):
+        arch.packs = True
         if not arch.lengths:
             raise InvalidInputError(f"forward() packs the sequence given to '{path}' (pack_padded_sequence): not "
                                     f"supported — {support.PACKING}")

@@ -62,7 +62,7 @@ def check_graph(path: Path, arch) -> list[str]:
         want = support.onnx_op(name, args)            # the table's row: what torch.onnx writes for that op
         if want and want not in ops:
             failures.append(f"{name} ({args}) should be an ONNX {want} node; the graph has none")
-    if getattr(arch, "lengths", False):      # forward(x, lengths): every recurrent op takes them as sequence_lens
+    if getattr(arch, "packs", False):        # forward(x, lengths) packs: every recurrent op takes them as sequence_lens
         for n in proto.graph.node:
             if n.op_type in ("LSTM", "GRU") and (len(n.input) < 5 or not n.input[4]):
                 failures.append(f"{n.op_type} node '{n.name}' has no sequence_lens: the lengths forward() packs with "
