@@ -107,7 +107,7 @@ def _interpret(tf, model, graph, arch, fused: dict, x):
         args = map_arg(node.args, lambda n: env[n.name])
         kwargs = map_arg(node.kwargs, lambda n: env[n.name])
         if node.op == "placeholder":
-            env[node.name] = x
+            env[node.name] = x if not env else None      # x first; arguments traced at their defaults are unused
         elif node.op == "call_module":
             m = model.get_submodule(node.target)
             name = type(m).__name__

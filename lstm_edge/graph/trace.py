@@ -126,7 +126,7 @@ def run_graph(model, graph, x):
     for node in graph.nodes:
         args, kwargs = map_arg(node.args, lambda n: env[n.name]), map_arg(node.kwargs, lambda n: env[n.name])
         if node.op == "placeholder":
-            env[node.name] = x
+            env[node.name] = x if not env else None      # x first; arguments traced at their defaults are unused
         elif node.op == "call_module":
             env[node.name] = model.get_submodule(node.target)(*args, **kwargs)
         elif node.op == "call_function":
@@ -166,7 +166,8 @@ def trace(model, example) -> GraphArchitecture:
         elif node.op == "get_attr":
             raise InvalidInputError(f"forward() reads the tensor attribute '{node.target}' directly: only parameters "
                                     "of the mapped layers are converted", hint="make it a layer (nn.Linear, …)")
-        elif node.op == "placeholder" and node is not placeholders[0]:
+        elif node.op == "placeholder" and node is not placeholders[0] and node.users:   # an argument with a
+            # default is traced at that default (concrete_args): its placeholder stays, unused
             raise InvalidInputError(f"forward() takes '{node.target}' after x without a default; lstm-edge calls "
                                     "forward(x)")
         if node.op in ("call_function", "call_method"):
