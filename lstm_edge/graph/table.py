@@ -49,6 +49,8 @@ def _squeeze(tf, x, dim=None):
     if dim is None:
         raise ValueError("squeeze() without a dim drops every axis of size 1, the batch or time too when B or "
                          "T is 1: name the dim, e.g. .squeeze(-1)")
+    if x.shape[dim] is not None and x.shape[dim] != 1:
+        return x                          # torch: squeezing a dim that is not 1 leaves the tensor as it is
     return tf.squeeze(x, axis=dim)
 
 
