@@ -264,3 +264,41 @@ def test_csv_with_a_quoted_line_break_is_accepted():
 
     path = write(csv_bytes(["temperature\n(°C)", "load"], [[1.5, 2.0], [2.5, 3.0]]), "d.csv")
     assert load_csv(path, targets=["load"]).columns == ("temperature\n(°C)", "load")
+
+
+# --- the device side: live rows (runtime/harness/rows.py, read by `python -m lstm_edge.runtime run`
+# and `lstm-edge stream`) take the same valid files -------------------------------------------------
+
+@settings(max_examples=EXAMPLES["csv"], deadline=None)
+@given(column_names, st.integers(1, 6), st.data(), st.booleans(), st.sampled_from(["\n", "\r\n"]),
+       st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]), st.booleans(), st.sampled_from([repr, "{:.9g}".format]))
+def test_csv_is_accepted_as_live_rows(names, n, data, bom, newline, quoting, trailing, fmt):
+    """A BOM (Excel's "CSV UTF-8") was read into the first column's name: the device refused the file."""
+    from lstm_edge.runtime.harness.rows import rows_from_file
+
+    finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+    values = np.array([data.draw(st.lists(finite32, min_size=n, max_size=n)) for _ in names], np.float32).T
+    path = write(csv_bytes(names, values, bom=bom, newline=newline, quoting=quoting, trailing=trailing, fmt=fmt), "live.csv")
+    assert sniff(path) == "text"
+    order = data.draw(st.permutations(names))                          # the model's feature order, not the file's
+    got = np.array(list(rows_from_file(path, order)), np.float32).reshape(n, len(names))
+    np.testing.assert_array_equal(got, values[:, [names.index(c) for c in order]])
+
+
+@settings(max_examples=EXAMPLES["npz"], deadline=None)
+@given(hnp.arrays(np.float32, st.tuples(st.integers(0, 5), st.just(3)), elements=st.floats(width=32, allow_nan=False)),
+       st.booleans())
+def test_npz_is_accepted_as_live_rows(x, compressed):
+    from lstm_edge.runtime.harness.rows import rows_from_file
+
+    path = write(b"", "live.npz")
+    (np.savez_compressed if compressed else np.savez)(path, x=x)
+    got = list(rows_from_file(path, ["a", "b", "c"]))
+    np.testing.assert_array_equal(np.array(got, np.float32).reshape(x.shape), x)
+
+
+def test_live_rows_with_blank_lines_and_a_quoted_line_break():
+    from lstm_edge.runtime.harness.rows import rows_from_file
+
+    path = write(b'\xef\xbb\xbf"temp\r\n(C)",load\r\n1.5,2\r\n\r\n2.5,3\r\n\r\n', "live.csv")
+    np.testing.assert_array_equal(np.array(list(rows_from_file(path, ["load", "temp\r\n(C)"]))), [[2, 1.5], [3, 2.5]])

@@ -241,6 +241,11 @@ def test_run_npz_and_csv(copied, tmp_path):
     assert harness(["run", str(copied), "--input", str(tmp_path / "in.csv")]) == 0
     lines = (tmp_path / "in.out.csv").read_text().splitlines()
     assert lines[0] == "t,forecast_next_temperature,forecast_next_load,anomaly" and len(lines) == 31
+    # the same rows as Excel saves them (BOM, CRLF, quoted header, columns in another order): the same answer
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf\"load\",\"vibration\",\"temperature\",\"humidity\"\r\n" + "".join(
+        f"{r[2]:.3f},{r[3]:.3f},{r[0]:.3f},{r[1]:.3f}\r\n" for r in rows).encode() + b"\r\n")
+    assert harness(["run", str(copied), "--input", str(tmp_path / "excel.csv")]) == 0
+    assert (tmp_path / "excel.out.csv").read_text().splitlines() == lines
     # the fused kernel cannot carry a stream (no cn): exit 3, as from lstm-edge stream
     assert harness(["run", str(copied), "--input", str(tmp_path / "in.csv"), "--artifact", "tflite-fp32.tflite"]) == 3
 

@@ -33,16 +33,25 @@ def rows_from_file(path: Path, features: list[str]) -> Iterator[np.ndarray]:
                                     f"with columns {features}")
         yield from x.astype(np.float32)
         return
-    with open(path, newline="", encoding="utf-8") as f:
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name;
+    # newline="": CRLF and a line break inside a quoted field are the csv module's to split
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in features if c not in header]
-        if missing:
-            raise InvalidInputError(f"{path}: no column(s) {missing} (header: {', '.join(header)})",
-                                    hint=f"the model reads {features}")
-        idx = [header.index(c) for c in features]
-        for line, row in enumerate(reader, start=2):
-            yield _row(path, line, row, idx, features, len(header))
+        try:
+            header = [h.strip() for h in next(reader, [])]
+            missing = [c for c in features if c not in header]
+            if missing:
+                raise InvalidInputError(f"{path}: no column(s) {missing} (header: {', '.join(header)})",
+                                        hint=f"the model reads {features}")
+            idx = [header.index(c) for c in features]
+            for row in reader:
+                if row:                                     # a blank line (a trailing one too) holds no row
+                    yield _row(path, reader.line_num, row, idx, features, len(header))
+        except UnicodeDecodeError as e:
+            raise InvalidInputError(f"{path}: not UTF-8 text (near byte {e.start} of a block): "
+                                    "not a CSV, or save it as UTF-8")
+        except csv.Error as e:                              # NUL bytes, an unterminated quote at the end
+            raise InvalidInputError(f"{path}: line {reader.line_num}: not a CSV ({e})")
 
 
 def parse_number(cell: str, where, line: int, name: str) -> float:
