@@ -24,7 +24,9 @@ from lstm_edge.verify.run import verify
 BUNDLE = "bundle"
 
 
-def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, bar: bool = True) -> Report:
+def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, bar: bool = True,
+             budget_file: Path | None = None) -> Report:
+    """budget_file: the spec file the budgets were read from (report.json and CI annotations point at its lines)."""
     say = progress or (lambda msg: None)
     from lstm_edge.bundle.build import bundle
 
@@ -33,7 +35,7 @@ def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, 
     with staged_output(out) as staging:
         say(f"training '{spec.name}' ({task.name}) on {task_data.source}: {len(task_data.train.x)} training windows "
             f"of {task_data.train.x.shape[1]} steps, {len(task_data.features)} input channels")
-        train(spec, task, task_data, staging, progress=bar)
+        train(spec, task, task_data, staging, progress=bar, budget_file=budget_file)
         export(staging, list(FORMATS), recipes=list(RECIPES), progress=say)
         report = verify(staging, progress=say)
         say("bundling every stage that passed for the device (OUT/bundle)")
@@ -41,14 +43,14 @@ def pipeline(spec: Spec, out: Path, *, data: Path | None = None, progress=None, 
     return report
 
 
-def project_pipeline(project, out: Path, *, progress=None) -> Report:
+def project_pipeline(project, out: Path, *, progress=None, budget_file: Path | None = None) -> Report:
     say = progress or (lambda msg: None)
     from lstm_edge.bundle.build import bundle
     from lstm_edge.project.prepare import prepare
     from lstm_edge.source import open_source
 
     with staged_output(out) as staging:
-        prepare(project, staging, progress=say)
+        prepare(project, staging, progress=say, budget_file=budget_file)
         recipes = open_source(staging).recipes
         say(f"quantizing with every recipe that applies ({', '.join(recipes)}), judged by {project.name}'s metric "
             "on its evaluation set")

@@ -63,3 +63,48 @@ def format_increase(increase: float, digits: int = 2) -> str:
     if math.isinf(increase):
         return "+inf%" if increase > 0 else "-inf%"
     return f"{100 * increase:+.{digits}f}%"
+
+
+# --- the element rule, kept for later budgets ------------------------------------------------------
+# `lstm-edge verify --recheck` re-judges stored figures against new budgets without running inference.
+# An output passes (atol, rtol) iff max_i (d_i − rtol·a_i) ≤ atol, with d = |child − parent| and
+# a = |parent|. Over rtol ≥ 0 that maximum is reached on a few elements only: the upper convex hull of the
+# points (a_i, d_i) from the one of largest d (rtol = 0) to the one of smallest a (rtol → ∞). Those points
+# (typically under 20, whatever the output's size) are stored; judging them is the rule above, exactly.
+
+def envelope(got: np.ndarray, ref: np.ndarray) -> list[list[float]] | None:
+    """The points [|b|, |a − b|] that decide every (atol, rtol) budget; None when a child value is not
+    finite (then no budget passes)."""
+    a = np.asarray(got, np.float64).ravel()
+    if not np.isfinite(a).all():
+        return None
+    b = np.asarray(ref, np.float64).ravel()
+    return hull(np.stack([np.abs(b), np.abs(a - b)], axis=1))
+
+
+def hull(points: np.ndarray) -> list[list[float]]:
+    """(N, 2) points (a, d) → the deciding ones (see above), sorted by a."""
+    if len(points) == 0:
+        return []
+    pts = np.unique(points, axis=0)                               # sorted by a, then d
+    pts = pts[np.r_[pts[1:, 0] != pts[:-1, 0], True]]             # the largest d at each a
+    pts = pts[: int(np.argmax(pts[:, 1])) + 1]                    # left of the largest d: the rest never decides
+    keep: list[np.ndarray] = []
+    for p in pts:                                                 # Andrew's monotone chain, upper part
+        while len(keep) >= 2:
+            (x1, y1), (x2, y2) = keep[-2], keep[-1]
+            cross = (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1)
+            if cross < 1e-12 * max(abs(x2 - x1) * abs(p[1] - y1), abs(y2 - y1) * abs(p[0] - x1), 1e-300):
+                break                                             # keep[-1] is above the chord (or on it): it stays
+            keep.pop()
+        keep.append(p)
+    return [[float(x), float(y)] for x, y in keep]
+
+
+def envelope_within(points: list[list[float]] | None, atol: float | None, rtol: float | None) -> bool:
+    """The element rule on stored points: what elements_within said of the full arrays."""
+    if points is None:
+        return False
+    if atol is None:
+        return True
+    return all(d - (atol + (rtol or 0.0) * a) <= 0 for a, d in points)

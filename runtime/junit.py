@@ -26,6 +26,7 @@ class Case:
     failure: str | None = None         # measured against budget, when it missed
     skipped: str | None = None         # why it was not judged (an output the format cannot expose …)
     detail: str = ""                   # the figures when it passed (system-out)
+    budget_key: str | None = None      # where its budget is written: "PARENT->STAGE.atol", "streaming.fp32" (CI annotations)
 
 
 def write(path: Path, suite: str, classname: str, cases: list[Case], properties: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")    # before anything imports tensorflow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -123,3 +124,31 @@ def exported(untrained, tmp_path_factory):
     shutil.copytree(src, out)
     written, refused = export(out, ["onnx"])
     return out, written, refused
+
+
+# ---------------------------------------------------------------------------------------------
+# Every report.json a test writes in this process (verify, pipeline, the CLI through CliRunner) is
+# validated against the JSON Schema the package ships (lstm_edge/verify/report.schema.json).
+
+def validate_report(data: dict) -> None:
+    import jsonschema
+
+    from lstm_edge.verify.report import SCHEMA
+
+    jsonschema.validate(data, json.loads(SCHEMA.read_text()))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _every_report_is_schema_valid():
+    from lstm_edge.verify import run
+
+    written = run.write_report
+
+    def checked(directory, report, plots=None):
+        written(directory, report, plots)
+        validate_report(json.loads((Path(directory) / "report.json").read_text()))
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(run, "write_report", checked)
+    yield
+    mp.undo()

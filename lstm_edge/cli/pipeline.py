@@ -27,16 +27,18 @@ def command(
         raise UsageError("--model and --project do not go together: a spec trains lstm-edge's model, a project "
                          "brings yours", hint="give one of them")
     if project is not None:
-        from lstm_edge.project.file import load_project
+        from lstm_edge.project.file import PROJECT_FILE, load_project
 
         loaded = load_project(project)
         check_output_dir(out)
-        report = project_pipeline(loaded, out, progress=say)
+        budget_file = Path(project) / PROJECT_FILE if Path(project).is_dir() else Path(project)
+        report = project_pipeline(loaded, out, progress=say, budget_file=budget_file)
     else:
         from lstm_edge.model.spec import load_spec
 
-        spec = load_spec(model or Path("models/sensor.toml"))
+        spec_file = model or Path("models/sensor.toml")
+        spec = load_spec(spec_file)
         check_output_dir(out)
-        report = pipeline(spec, out, progress=say)
+        report = pipeline(spec, out, progress=say, budget_file=spec_file)
     finish(report, out, extra=(f"wrote the device bundle {out / BUNDLE}; on the device: "
                                f"python -m lstm_edge.runtime verify {BUNDLE}",))

@@ -38,5 +38,5 @@ def command(
     task_data = task.load(data, time_column=time_column)
     say(f"training '{spec.name}' ({task.name}) on {task_data.source}: {len(task_data.train.x)} training windows")
     with staged_output(out) as staging:
-        result = train(spec, task, task_data, staging)
+        result = train(spec, task, task_data, staging, budget_file=model)
     console().print(f"{result.meta['test_metrics']['summary']}; wrote {out}")

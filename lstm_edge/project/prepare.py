@@ -44,8 +44,9 @@ def load_user_module(project):
     return model
 
 
-def prepare(project, out: Path, *, progress=None) -> dict:
-    """Copy, check and export into `out` (a staging directory: the caller publishes it). → model.json."""
+def prepare(project, out: Path, *, progress=None, budget_file: Path | None = None) -> dict:
+    """Copy, check and export into `out` (a staging directory: the caller publishes it). → model.json.
+    budget_file: the project file as the user named it (report.json and CI annotations point at its budget lines)."""
     from lstm_edge.byo.example_shape import check_example_shape, example_input
     from lstm_edge.byo.export import export_module
 
@@ -116,6 +117,8 @@ def prepare(project, out: Path, *, progress=None) -> dict:
             "sha256": {p.relative_to(out).as_posix(): sha256_file(p)
                        for p in sorted(out.rglob("*")) if p.is_file() and (p.parent.name == "module"
                                                                             or p.name in COPIED)}}
+    if budget_file is not None:
+        meta["budget_file"] = str(budget_file)
     write_json_atomic(out / "model.json", meta)
     return meta
 

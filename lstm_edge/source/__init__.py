@@ -18,6 +18,7 @@ lstm_edge/project/). Both answer the same questions, so the stages have one code
     source.build_tflite(recipe, options, out, feeds)   a TFLite recipe's candidate → facts for its sidecar
     source.check_streams(stages)        streaming equivalence and drift ([] where the model has no streaming artefact)
     source.weights_sha256, source.meta  for golden vectors and the report
+    source.provenance()                 seeds, the golden data's hash, the budget file and its lines (report.json)
 """
 from __future__ import annotations
 

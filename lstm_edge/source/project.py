@@ -53,6 +53,15 @@ class ProjectSource:
     def budget(self, parent: str, child: str):
         return self.project.budget(parent, child)
 
+    def provenance(self) -> dict:
+        """What report.json records to make the run reproducible: seeds, the golden data's hash, the budget file."""
+        from lstm_edge.verify.budget_lines import locate
+
+        return {"seeds": {"parity": self.project.parity.seed},
+                "golden": {"file": "evaluation.npz", "sha256": self.meta["sha256"].get("evaluation.npz")},
+                "weights_sha256": self.weights_sha256,
+                "budget_file": locate(self.meta.get("budget_file"), self.project.tolerance, self.project.streaming)}
+
     def model(self):
         if self._model is None:
             from lstm_edge.project.prepare import load_user_module

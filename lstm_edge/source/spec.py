@@ -30,6 +30,16 @@ class SpecSource:
     def budget(self, parent: str, child: str):
         return self.spec.budget(parent, child)
 
+    def provenance(self) -> dict:
+        """What report.json records to make the run reproducible: seeds, the golden data's hash, the budget file."""
+        from lstm_edge.verify.budget_lines import locate
+
+        s = self.spec
+        return {"seeds": {"data": s.data.seed, "train": s.train.seed, "parity": s.parity.seed},
+                "golden": {"file": "test_set.npz", "sha256": self.meta.get("test_set_sha256")},
+                "weights_sha256": self.weights_sha256,
+                "budget_file": locate(self.meta.get("budget_file"), s.tolerance, s.streaming)}
+
     def torch_runner(self):
         from lstm_edge.model.network import TorchRunner, load_model
 

@@ -39,7 +39,8 @@ def model_dims(spec: Spec, data: TaskData) -> dict:
     return dims
 
 
-def train(spec: Spec, task, data: TaskData, out_dir: Path, *, progress: bool = True) -> TrainResult:
+def train(spec: Spec, task, data: TaskData, out_dir: Path, *, progress: bool = True,
+          budget_file: Path | None = None) -> TrainResult:
     import torch
 
     from lstm_edge.model.network import SequenceLSTM
@@ -105,7 +106,7 @@ def train(spec: Spec, task, data: TaskData, out_dir: Path, *, progress: bool = T
         "training": {"epochs": len(history), "best_val_loss": best, "seconds": time.perf_counter() - started,
                      "history": history},
         "test_metrics": metrics,
-    }
+    } | ({"budget_file": str(budget_file)} if budget_file is not None else {})   # the spec file, as given
     # Calibration windows for quantization: spread evenly over the whole training split.
     pick = np.linspace(0, len(data.train.x) - 1, min(CALIBRATION_WINDOWS, len(data.train.x))).astype(int)
     save_checkpoint(Path(out_dir), tensors, meta, test, {"x": data.train.x[pick]}, val_set)

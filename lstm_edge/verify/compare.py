@@ -3,8 +3,10 @@
 Pass iff |a − b| ≤ atol + rtol·|b| for every element (the one rule: lstm_edge/runtime/budget.py, b the
 parent); with atol = rtol = None the figures are recorded only (int8 stages are judged on
 their task metric instead). Figures per output: max abs, max rel (|a − b| / max(|b|, 1e-5),
-so tiny references do not divide by zero), mean abs, cosine, SNR in dB, and the worst
-element — the one that exceeds its allowance most (or has the largest error), with both values.
+so tiny references do not divide by zero), mean abs, RMSE, cosine, SNR in dB, the worst
+element — the one that exceeds its allowance most (or has the largest error), with both values — and
+the few points that decide any other budget (runtime/budget.envelope), so a stored report can be
+re-judged against new budgets without running anything (lstm-edge verify --recheck).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from lstm_edge.runtime.budget import element_excess, elements_within
+from lstm_edge.runtime.budget import element_excess, elements_within, envelope
 
 
 @dataclass
@@ -21,12 +23,14 @@ class OutputDiff:
     max_abs: float
     max_rel: float
     mean_abs: float
+    rmse: float
     cosine: float
     snr_db: float | None       # 10·log10(Σb² / Σ(a − b)²); None when identical
     worst_index: list[int]
     worst_value: float         # the child's value at worst_index
     worst_reference: float     # the parent's value there
     passed: bool
+    envelope: list | None = None  # [[|b|, |a − b|], …] deciding every (atol, rtol); None: a non-finite value
 
 
 @dataclass
@@ -64,9 +68,10 @@ def compare(got: dict, ref: dict, *, stage: str, parent: str, case: str, atol: f
         noise = float((err ** 2).sum())
         result.outputs.append(OutputDiff(
             output=name, max_abs=float(err.max()), max_rel=float((err / np.maximum(np.abs(b), 1e-5)).max()),
-            mean_abs=float(err.mean()), cosine=float((a.ravel() @ b.ravel()) / denom) if denom > 0 else 1.0,
+            mean_abs=float(err.mean()), rmse=float(np.sqrt((err ** 2).mean())),
+            cosine=float((a.ravel() @ b.ravel()) / denom) if denom > 0 else 1.0,
             snr_db=float(10 * np.log10((b ** 2).sum() / noise)) if noise > 0 else None,
             worst_index=[int(i) for i in worst], worst_value=float(a[worst]), worst_reference=float(b[worst]),
-            passed=elements_within(a, b, atol, rtol),
+            passed=elements_within(a, b, atol, rtol), envelope=envelope(a, b),
         ))
     return result

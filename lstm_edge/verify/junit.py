@@ -23,7 +23,8 @@ def report_cases(report) -> list[junit.Case]:
         for out, w in d["outputs"].items():
             figures = (f"max abs {w['max_abs']:.3g} (max rel {w['max_rel']:.3g}) at {w['worst_index']} of case "
                        f"'{w['case']}' vs {s.parent}; {budget}")
-            cases.append(junit.Case(f"{s.name}::{out}", failure=None if w["passed"] else figures, detail=figures))
+            cases.append(junit.Case(f"{s.name}::{out}", failure=None if w["passed"] else figures, detail=figures,
+                                    budget_key=f"{s.parent}->{s.name}.atol"))
         for out, why in s.missing_outputs.items():
             cases.append(junit.Case(f"{s.name}::{out}", skipped=f"not exposed by this format: {why}"))
         if not s.comparisons:
@@ -32,22 +33,28 @@ def report_cases(report) -> list[junit.Case]:
             mc = s.metric_check
             text = (f"{mc['metric']} worse by {100 * mc['increase']:+.2f} % than {s.parent}; budget "
                     f"{100 * s.budget.metric_increase:+.2f} %")
-            cases.append(junit.Case(f"{s.name}::metric", failure=None if mc["passed"] else text, detail=text))
+            cases.append(junit.Case(f"{s.name}::metric", failure=None if mc["passed"] else text, detail=text,
+                                    budget_key=f"{s.parent}->{s.name}.metric_increase"))
     for r in report.streaming:
         for d in r.drift:
             text = (f"drift at step {d['horizon']}: y {d['y']:.3g}, h {d['h']:.3g}" + (f", c {d['c']:.3g}" if
                     d.get("c") is not None else "") + f"; budget {d['budget']}")
             cases.append(junit.Case(f"{r.stage}::drift@{d['horizon']}", failure=None if d["passed"] else text,
-                                    detail=text))
+                                    detail=text, budget_key=f"streaming.{r.precision}"))
         if r.precision == "fp32" and r.equivalence:
             text = f"stepped vs whole sequence: {r.equivalence}; budget {r.equivalence_budget:g}"
-            cases.append(junit.Case(f"{r.stage}::stream-equivalence", failure=None if r.equivalent else text, detail=text))
+            cases.append(junit.Case(f"{r.stage}::stream-equivalence", failure=None if r.equivalent else text, detail=text,
+                                    budget_key="streaming.fp32"))
+    for r in report.regressions:                                  # verify --baseline
+        name = f"{r['stage']}::{r['output']}" if r["output"] else r["stage"]
+        cases.append(junit.Case(f"{name}::regression.{r['figure']}", failure=None if r["passed"] else r["message"],
+                                detail=r["message"]))
     return cases
 
 
-def write_report_junit(path: Path, report) -> None:
-    from lstm_edge.verify.report import versions
-
-    props = {"model": report.model, "task": report.task, "created": report.created, "verdict":
-             "PASS" if report.passed else "FAIL"} | {f"version.{k}": v for k, v in versions().items()}
-    junit.write(path, f"lstm-edge verify: {report.model}", f"lstm-edge.{report.model}", report_cases(report), props)
+def write_report_junit(path: Path, report, cases: list | None = None) -> None:
+    props = {"model": report.model, "task": report.task, "created": report.created,
+             "verdict": "PASS" if report.passed else "FAIL", "warn_only": str(report.warn_only).lower()}
+    props |= {f"version.{k}": v for k, v in report.library_versions.items()}
+    junit.write(path, f"lstm-edge verify: {report.model}", f"lstm-edge.{report.model}",
+                report_cases(report) if cases is None else cases, props)

@@ -32,6 +32,11 @@ def parity_cases(spec: Spec, dims: dict, test_x: np.ndarray) -> list[Case]:
     return cases
 
 
+# what report.json keeps of an artefact's sidecar and runner facts (report.md renders them; --recheck needs them)
+REPORTED_INFO = ("recipe", "recipe_summary", "ops", "note", "int8_ops", "batch_resizable", "attempts", "size_ratio",
+                 "fixed_time_steps", "runtimes")
+
+
 @dataclass
 class StageResult:
     name: str
@@ -67,16 +72,21 @@ class StageResult:
             self.metrics["value"], parent_metrics["value"], self.metrics["lower_is_better"], self.budget.metric_increase)
 
     def worst(self) -> dict[str, dict]:
-        """Per output, the figures of the case where it was worst (largest max abs)."""
+        """Per output, the figures of the case where it was worst (largest max abs), its budget and verdict
+        over every case, and the points that decide any other budget over every case (merged envelopes)."""
         out = {}
         for c in self.comparisons:
             for o in c.outputs:
                 if o.output not in out or o.max_abs > out[o.output]["max_abs"]:
                     out[o.output] = {"case": c.case, "max_abs": o.max_abs, "max_rel": o.max_rel,
-                                     "mean_abs": o.mean_abs, "cosine": o.cosine, "worst_index": o.worst_index,
-                                     "worst_value": o.worst_value, "worst_reference": o.worst_reference}
+                                     "mean_abs": o.mean_abs, "rmse": o.rmse, "cosine": o.cosine,
+                                     "worst_index": o.worst_index, "worst_value": o.worst_value,
+                                     "worst_reference": o.worst_reference}
         for o in out:
-            out[o]["passed"] = all(d.passed for c in self.comparisons for d in c.outputs if d.output == o)
+            diffs = [d for c in self.comparisons for d in c.outputs if d.output == o]
+            out[o]["passed"] = all(d.passed for d in diffs)
+            out[o]["budget"] = {"atol": self.budget.atol, "rtol": self.budget.rtol}
+            out[o]["envelope"] = merged_envelope([d.envelope for d in diffs])
         return out
 
     def to_dict(self) -> dict:
@@ -92,9 +102,20 @@ class StageResult:
             "recipe": self.info.get("recipe"), "size_ratio": self.info.get("size_ratio"),
             "vs_pytorch": {o.output: {"max_abs": o.max_abs, "mean_abs": o.mean_abs, "snr_db": o.snr_db}
                            for c in self.vs_pytorch[:1] for o in c.outputs},
+            "vs_pytorch_cases": [c.to_dict() for c in self.vs_pytorch],
             "missing_outputs": self.missing_outputs,
             "cases": [c.to_dict() for c in self.comparisons],
+            "info": {k: self.info[k] for k in REPORTED_INFO if k in self.info},
         }
+
+
+def merged_envelope(envelopes: list) -> list | None:
+    """One output's deciding points over several cases (None if any case had a non-finite value)."""
+    if any(e is None for e in envelopes):
+        return None
+    from lstm_edge.runtime.budget import hull
+
+    return hull(np.array([p for e in envelopes for p in e], np.float64).reshape(-1, 2))
 
 
 def check_stage(stage: StageResult, runner, cases: list[Case], parent_outputs: list[dict],

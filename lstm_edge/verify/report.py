@@ -1,4 +1,5 @@
-"""report.json (stable field names: add, never rename) and report.md."""
+"""report.json (stable field names: add, never rename; report.schema.json beside this file, SCHEMA_VERSION)
+and report.md."""
 from __future__ import annotations
 
 import platform
@@ -10,6 +11,8 @@ from pathlib import Path
 from lstm_edge.files import write_bytes_atomic, write_json_atomic
 from lstm_edge.runtime.budget import format_increase
 
+SCHEMA_VERSION = 1      # report.schema.json: raise it when a field changes meaning or goes away
+SCHEMA = Path(__file__).with_name("report.schema.json")     # shipped with the package
 LIBRARIES = ("numpy", "torch", "onnx", "onnxruntime", "tensorflow", "tf-keras", "ai-edge-litert", "safetensors")
 
 
@@ -36,10 +39,17 @@ class Report:
     streaming: list = field(default_factory=list)  # streaming.StreamResult per artefact that returns (h, c)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     task: str = "forecast"          # lstm_edge.tasks: forecast, adding, gesture, charlm
+    provenance: dict = field(default_factory=dict)   # source.provenance(): seeds, golden hash, budget file
+    recheck: dict | None = None     # verify --recheck: the stored report and the budgets it was re-judged with
+    library_versions: dict = field(default_factory=versions)   # of this run (a rechecked report keeps its own)
+    regressions: list = field(default_factory=list)  # verify --baseline: lstm_edge/verify/baseline.py rows
+    baseline: str | None = None     # the baseline report.json they were judged against
+    warn_only: bool = False         # verify --warn-only: the verdict stands, the exit code is 0
 
     @property
     def passed(self) -> bool:
-        return all(s.passed for s in self.stages) and all(r.passed for r in self.streaming)
+        return (all(s.passed for s in self.stages) and all(r.passed for r in self.streaming)
+                and all(r["passed"] for r in self.regressions))
 
     def __bool__(self) -> bool:
         return self.passed
@@ -72,14 +82,20 @@ class Report:
                              + f" against PyTorch (budget {d['budget']:g})")
             if r.precision == "fp32" and not r.equivalent:
                 lines.append(f"{r.stage}: stepping is not equivalent to the full sequence: {r.equivalence}")
+        lines += [f"regression against {self.baseline}: {r['message']}" for r in self.regressions if not r["passed"]]
         return lines
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "task": self.task, "passed": self.passed, "created": self.created,
+        return {"schema_version": SCHEMA_VERSION, "verdict": "pass" if self.passed else "fail",
+                "model": self.model, "task": self.task, "passed": self.passed, "created": self.created,
                 "stages": [s.to_dict() for s in self.stages], "forecast": self.forecast,
                 "training": {k: v for k, v in self.training.items() if k != "history"},
-                "cases": self.cases, "versions": versions(), "failures": self.failures(),
-                "refusals": self.refusals, "streaming": [r.to_dict() for r in self.streaming]}
+                "cases": self.cases, "versions": self.library_versions, "failures": self.failures(),
+                "refusals": self.refusals, "streaming": [r.to_dict() for r in self.streaming],
+                "seeds": self.provenance.get("seeds", {}), "golden": self.provenance.get("golden"),
+                "weights_sha256": self.provenance.get("weights_sha256"),
+                "budget_file": self.provenance.get("budget_file"), "warn_only": self.warn_only,
+                "baseline": self.baseline, "regressions": self.regressions} | ({"recheck": self.recheck} if self.recheck else {})
 
 
 QUANT_HEADER = ["recipe", "size", "× fp32", "max abs", "mean abs", "SNR dB", "max abs vs torch",
@@ -165,7 +181,7 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
                              + (f" {s.info['note']}." if s.info.get("note") else "")
                              + (f" int8 in: {s.info['int8_ops']}." if s.info.get("int8_ops") else "")
                              + ("" if s.info.get("batch_resizable", True) else
-                                " Batch not resizable (probe: " + str(s.info["attempts"][-1].get("probe"))
+                                " Batch not resizable (probe: " + str(s.info.get("attempts", [{}])[-1].get("probe"))
                                 + "): run one sequence per call."))
     if report.streaming:
         hz = [d["horizon"] for d in report.streaming[0].drift]
@@ -185,9 +201,20 @@ def render_markdown(report: Report, plots: list[str] | None = None) -> str:
     lines += ["", f"## Task: {report.task} (PyTorch, test split)", "", f["summary"] + "."]
     if "per_target" in f:
         lines += forecast_lines(f)
+    if report.regressions:
+        lines += ["", f"## Against the baseline ({report.baseline})", "", "| stage | output | figure | baseline | now | "
+                  "growth | limit | verdict |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['stage']} | {r['output'] or '—'} | {r['figure']} | {_num(r['baseline'])} | {_num(r['value'])} | "
+                  f"{format_increase(r['growth']) if r['growth'] is not None else '—'} | "
+                  f"{format_increase(r['limit'], 1) if r['limit'] is not None else '—'} | {'pass' if r['passed'] else 'FAIL'} |"
+                  for r in report.regressions]
     if report.failures():
         lines += ["", "## Failures", ""] + [f"- {x}" for x in report.failures()]
     return "\n".join(lines) + "\n"
+
+
+def _num(v) -> str:
+    return "—" if v is None else f"{v:.3g}"
 
 
 def forecast_lines(f: dict) -> list[str]:

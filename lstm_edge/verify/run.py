@@ -21,7 +21,9 @@ from lstm_edge.verify.report import Report, write_report
 from lstm_edge.model.spec import Tolerance
 
 
-def verify(directory: Path, *, progress=None) -> Report:
+def verify(directory: Path, *, progress=None, baseline: tuple | None = None, warn_only: bool = False) -> Report:
+    """baseline: (the last accepted report.json as a dict, {figure: limit}, its path) from --baseline, judged
+    before the report is written (lstm_edge/verify/baseline.py); warn_only: recorded in the report."""
     from lstm_edge.runtime.probe import probe
     from lstm_edge.runtime.runner import open_sequence_runner
     from lstm_edge.source import open_source
@@ -93,7 +95,9 @@ def verify(directory: Path, *, progress=None) -> Report:
     streams = source.check_streams(stages)
     refusals = read_json(directory / REFUSALS) if (directory / REFUSALS).exists() else []
     report = Report(model=source.name, task=task.name, stages=stages, training=source.meta.get("training", {}),
-                    forecast=root.metrics, cases=[c.name for c in cases], refusals=refusals, streaming=streams)
+                    forecast=root.metrics, cases=[c.name for c in cases], refusals=refusals, streaming=streams,
+                    provenance=source.provenance(), warn_only=warn_only)
+    judge_baseline(report, baseline)
     plots = [drift_plot(directory, streams)] if streams else []
     if task.name == "forecast" and any(s.info.get("recipe") for s in stages):   # fp32 and every quantized stage of the test windows
         from lstm_edge.verify.plots import forecast_plot
@@ -105,3 +109,13 @@ def verify(directory: Path, *, progress=None) -> Report:
                                        for n in chosen}, targets))
     write_report(directory, report, plots)
     return report
+
+
+def judge_baseline(report: Report, baseline: tuple | None) -> None:
+    """--baseline: the report's figures against the last accepted run's (lstm_edge/verify/baseline.py)."""
+    if baseline is None:
+        return
+    from lstm_edge.verify.baseline import regressions
+
+    stored, limits, path = baseline
+    report.regressions, report.baseline = regressions(report.to_dict(), stored, limits), str(path)

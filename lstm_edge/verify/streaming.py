@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lstm_edge.runtime.budget import elements_within
+from lstm_edge.runtime.budget import elements_within, envelope
+from lstm_edge.verify.parity import merged_envelope
 
 from lstm_edge.model.spec import Spec
 
@@ -41,7 +42,8 @@ class StreamResult:
 
     def to_dict(self) -> dict:
         return {"stage": self.stage, "precision": self.precision, "equivalence_max_abs": self.equivalence,
-                "equivalence_judged": self.precision == "fp32", "drift": self.drift,
+                "equivalence_judged": self.precision == "fp32", "equivalence_budget": self.equivalence_budget,
+                "drift": self.drift,
                 "failed_horizon": self.failed_horizon, "passed": self.passed}
 
 
@@ -101,8 +103,9 @@ def check_stream(stage: str, precision: str, runner, whole, x: np.ndarray, torch
         d = {"horizon": n, "budget": tol, "y": float(err[:n].max())}
         d |= {name: float(np.abs(a - b).max()) for name, a, b in zip(("h", "c"), got, want)}
         # the drift budget is atol = rtol = tol, judged by the one element rule (lstm_edge/runtime/budget.py)
-        d["passed"] = tol is None or all(elements_within(a, b, tol, tol) for a, b in (
-            (y_step[:, :n], torch_run["y"][:, :n]), *zip(got, want)))
+        pairs = ((y_step[:, :n], torch_run["y"][:, :n]), *zip(got, want))
+        d["passed"] = tol is None or all(elements_within(a, b, tol, tol) for a, b in pairs)
+        d["envelope"] = merged_envelope([envelope(a, b) for a, b in pairs])   # for verify --recheck
         result.drift.append(d)
     return result
 
