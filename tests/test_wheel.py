@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 
 # source folder → where its modules land in the wheel (pyproject.toml's package-dir)
 FOLDERS = {"lstm_edge": "lstm_edge", "converters": "lstm_edge/converters", "runtime": "lstm_edge/runtime"}
-PACKAGE_DATA = "lstm_edge/data/corpus/*.txt"     # the charlm model's training text
+PACKAGE_DATA = ("lstm_edge/data/corpus/*.txt",    # the charlm model's training text
+                "lstm_edge/verify/report.schema.json")   # report.json's JSON Schema
 BASE = {"lstm-edge", "numpy", "onnxruntime", "ai-edge-litert"}
 # the [export] extra's distributions and their import names: none may reach the device install
 HEAVY = {"torch": "torch", "tensorflow": "tensorflow", "tf-keras": "tf_keras", "onnx": "onnx",
@@ -81,8 +82,8 @@ def test_wheel_modules_equal_the_source_trees(wheel):
     assert wheel_py == source_py, (f"in the source tree, not in the wheel: {sorted(source_py - wheel_py)}; "
                                    f"in the wheel, not in the source tree: {sorted(wheel_py - source_py)}")
 
-    data = {p.relative_to(src).as_posix() for p in src.glob(PACKAGE_DATA)}
-    assert data, f"no {PACKAGE_DATA} in the source tree"
+    data = {p.relative_to(src).as_posix() for pattern in PACKAGE_DATA for p in src.glob(pattern)}
+    assert all(any(src.glob(pattern)) for pattern in PACKAGE_DATA), f"not all of {PACKAGE_DATA} in the source tree"
     (record,) = [n for n in wheel.names if n.endswith(".dist-info/RECORD")]
     dist_info = record.removesuffix("RECORD")
     rest = {n for n in wheel.names if not n.endswith(".py") and not n.startswith(dist_info)}
@@ -91,6 +92,7 @@ def test_wheel_modules_equal_the_source_trees(wheel):
     with zipfile.ZipFile(wheel.path) as z:
         entry_points = z.read(dist_info + "entry_points.txt").decode()
     assert "lstm-edge = lstm_edge.cli:main" in entry_points, entry_points
+    assert "[pytest11]\nlstm_edge = lstm_edge.pytest_plugin" in entry_points, entry_points
 
 
 # ---- the device install: base only -------------------------------------------------------------
@@ -126,7 +128,8 @@ def test_export_install_imports_every_module(export_venv, wheel):
     assert_imports_from_its_own_site_packages(export_venv)
     modules = wheel.modules()
     assert "lstm_edge.byo.export" in modules, modules    # what a hand-written package list once left out
-    export_venv.python("-c", IMPORT_ALL, *modules, "")
+    # the pytest plugin is loaded by the user's pytest only (pytest is theirs, not a dependency): see test_pytest_plugin
+    export_venv.python("-c", IMPORT_ALL, *[m for m in modules if m != "lstm_edge.pytest_plugin"], "")
 
 
 def test_lstm_edge_help(export_venv):
