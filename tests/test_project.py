@@ -372,8 +372,15 @@ def test_a_users_conv_lstm_attention_classifier_the_whole_way(tmp_path, base_ven
     # in CI: JUnit from the host (the miss named with its figures against the budget) and from the device
     from junitparser import Failure, JUnitXml
 
-    r = CliRunner().invoke(app, ["verify", str(tmp_path / "t"), "--junit-xml", str(tmp_path / "host.xml")])
+    # … under GitHub Actions, with a step summary and an annotation on the budget's line in the project file
+    summary, lines = tmp_path / "summary.md", (tmp_path / "tight.toml").read_text().splitlines()
+    budget_line = lines.index('child = "onnx-int8-dynamic"') + 2                    # its atol, 1-based
+    r = CliRunner().invoke(app, ["verify", str(tmp_path / "t"), "--junit-xml", str(tmp_path / "host.xml")],
+                           env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     assert r.exit_code == 1, r.output
+    (error,) = [x for x in r.output.splitlines() if x.startswith("::error ")]
+    assert f"tight.toml,line={budget_line}," in error and "onnx-int8-dynamic%3A%3Ay" in error, error
+    assert f"tight.toml:{budget_line}" in summary.read_text().split("<details>")[0]
     host = {c.name: c for suite in JUnitXml.fromfile(str(tmp_path / "host.xml")) for c in suite}
     failed = {n: c for n, c in host.items() if any(isinstance(x, Failure) for x in c.result)}
     assert set(failed) == {"onnx-int8-dynamic::y"} and "budget atol 0.001" in failed["onnx-int8-dynamic::y"].result[0].message
@@ -383,6 +390,10 @@ def test_a_users_conv_lstm_attention_classifier_the_whole_way(tmp_path, base_ven
     assert device.returncode == 0, device.stdout + device.stderr
     (suite,) = list(JUnitXml.fromfile(str(tmp_path / "device.xml")))
     assert suite.tests >= 2 * len(checks) and suite.failures == 0 and {"onnx-fp32::y", "tflite-fp32::y"} <= {c.name for c in suite}
+    merged = JUnitXml.fromfile(str(tmp_path / "host.xml")) + JUnitXml.fromfile(str(tmp_path / "device.xml"))
+    merged.write(str(tmp_path / "ci.xml"))                                        # one CI view of host and device
+    suites = list(JUnitXml.fromfile(str(tmp_path / "ci.xml")))
+    assert len(suites) == 2 and sum(s.failures for s in suites) == 1
 
 
 def _user_module(path: Path):

@@ -138,13 +138,14 @@ def documented(prog: str) -> dict[str, Rows]:
     return docs
 
 
-def invocations() -> list[tuple[str, str, str]]:
+def invocations(snippets: list[str] | None = None) -> list[tuple[str, str, str]]:
     """(snippet, prog, what follows prog) for every run of an entry point in a README code span or code-block
-    line (a line ending in a backslash goes on)."""
-    text = README.read_text()
-    fenced = re.compile(r"^```.*?^```", re.M | re.S)
-    snippets = [line for block in fenced.findall(text) for line in block.replace("\\\n", " ").splitlines()]
-    snippets += [span.replace("\n", " ") for span in re.findall(r"`([^`\n]+(?:\n[^`\n]+)*)`", fenced.sub("", text))]
+    line (a line ending in a backslash goes on), or in the given `snippets`."""
+    if snippets is None:
+        text = README.read_text()
+        fenced = re.compile(r"^```.*?^```", re.M | re.S)
+        snippets = [line for block in fenced.findall(text) for line in block.replace("\\\n", " ").splitlines()]
+        snippets += [span.replace("\n", " ") for span in re.findall(r"`([^`\n]+(?:\n[^`\n]+)*)`", fenced.sub("", text))]
     found = []
     for snippet in (s.replace("\\|", "|") for s in snippets):    # `a\|b` in a table cell
         parts = INVOCATION.split(snippet)            # [before, prog, rest, prog, rest, …]
@@ -201,9 +202,23 @@ def test_global_options_are_named_in_the_command_line_section(prog):
 
 
 def test_every_command_line_anywhere_in_the_readme_names_real_commands_and_options():
-    problems = []
     runs = invocations()
     assert len(runs) > 20, f"found only {len(runs)} command lines in README.md: the parser of code spans broke"
+    problems = command_line_problems(runs, "README")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_example_workflow_runs_real_commands_and_options():
+    """examples/github-actions.yml, which README's 'Parity in your CI' tells users to copy (one command per line)."""
+    lines = (README.parent / "examples" / "github-actions.yml").read_text().splitlines()
+    runs = invocations([re.sub(r"^\s*(- )?run:\s*", "", line) for line in lines if re.match(r"^\s*(- )?run:\s*\S", line)])
+    assert len(runs) >= 3, runs                  # pipeline, verify --recheck, the device harness
+    problems = command_line_problems(runs, "examples/github-actions.yml")
+    assert not problems, "\n".join(problems)
+
+
+def command_line_problems(runs, where: str) -> list[str]:
+    problems = []
     for snippet, prog, rest in runs:
         entry, words = ENTRY_POINTS[prog](), rest.split()
         leading = []
@@ -220,7 +235,7 @@ def test_every_command_line_anywhere_in_the_readme_names_real_commands_and_optio
                 continue
             problems += [f"README `{snippet}`: `{prog} {command}` has no option {o}"
                          for o in OPTION.findall(" ".join(words[1:])) if o not in entry.commands[command] | EVERY_COMMAND_HAS]
-    assert not problems, "\n".join(problems)
+    return [p.replace("README `", f"{where} `", 1) for p in problems]
 
 
 def test_the_quantization_table_names_exactly_the_recipes():
