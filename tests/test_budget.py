@@ -97,3 +97,35 @@ def test_the_device_table_says_how_much_worse():
                                  parent_metric=0.0, metric_increase=math.inf)
     row = device.table_rows([check])[0]
     assert "+inf% worse" in row[5]
+
+
+# --- the stored points judge any later budget as the arrays would (verify --recheck) ---------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+finite = st.floats(-1e3, 1e3, width=32)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(np.float32, st.integers(1, 400), elements=finite), st.data())
+def test_the_envelope_judges_every_budget_as_the_arrays_do(ref, data):
+    from lstm_edge.runtime.budget import element_excess, elements_within, envelope, envelope_within
+
+    noise = data.draw(hnp.arrays(np.float32, ref.shape, elements=st.floats(-0.0078125, 0.0078125, width=32)))
+    got = (ref + noise * data.draw(st.sampled_from([0.0, 1e-4, 1.0]))).astype(np.float32)
+    points = envelope(got, ref)
+    assert len(points) <= len(ref)
+    budgets = [(1e-5, 1e-5), (1e-3, 0.0), (0.0, 1e-3), (None, None)]
+    for rtol in (0.0, 1e-4, 1e-2):                 # and exactly at the boundary, and one float either side
+        edge = float(element_excess(got, ref, 0.0, rtol).max())
+        budgets += [(a, rtol) for a in (edge, np.nextafter(edge, -np.inf), np.nextafter(edge, np.inf)) if a >= 0]
+    for atol, rtol in budgets:
+        assert envelope_within(points, atol, rtol) == elements_within(got, ref, atol, rtol), (atol, rtol)
+
+
+def test_a_non_finite_value_fails_every_stored_budget():
+    from lstm_edge.runtime.budget import envelope, envelope_within
+
+    points = envelope(np.array([1.0, np.nan], np.float32), np.ones(2, np.float32))
+    assert points is None and not envelope_within(points, 1.0, 1.0) and not envelope_within(points, None, None)
