@@ -267,3 +267,25 @@ def test_export_help_lists_every_recipe_export_accepts_each_whole(width, tmp_pat
     with pytest.raises(UsageError, match="unknown quantization recipe 'tflite-int4'") as refused:
         _check_recipes(tmp_path, None, ["tflite-int4"], True)
     assert refused.value.exit_code == 2
+
+
+def test_the_layout_section_names_every_package_and_module():
+    """README's Layout block and the tree agree: every package folder and every module (but the CLI's one file per
+    command) is named there, and every folder it names exists."""
+    block = section("Layout").split("```")[1]
+    root = README.parent
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", block))
+    problems = []
+    for top in ("lstm_edge", "converters", "runtime"):
+        for path in (root / top).rglob("*.py"):
+            rel = path.relative_to(root)
+            if path.stem != "__init__" and "cli" not in rel.parts and path.stem not in words:
+                problems.append(f"{rel} is not named in README's Layout")
+        for folder in (root / top).rglob("__init__.py"):
+            name = folder.parent.name + "/"
+            if folder.parent != root / top and name not in block:
+                problems.append(f"{folder.parent.relative_to(root)}/ is not named in README's Layout")
+    named = set(re.findall(r"(?<![\w/.-])([a-z_]+)/(?=\s)", block))
+    folders = {p.name for p in root.rglob("*") if p.is_dir() and ".venv" not in p.parts and ".git" not in p.parts}
+    problems += [f"README's Layout names {n}/, which is no folder of the project" for n in sorted(named - folders)]
+    assert not problems, "\n".join(problems)
