@@ -116,14 +116,18 @@ def lengths_parameter(model) -> str | None:
     return params[1].name if "len" in low and "mask" not in low else None
 
 
+def batch_axis(model) -> int:
+    """x's batch axis as the module's first recurrent layer reads it: 0 (batch_first), else 1 (time-major)."""
+    rnn = next((m for m in model.modules() if type(m).__name__ in RECURRENT), None)
+    return 0 if getattr(rnn, "batch_first", True) else 1
+
+
 def full_lengths(model, x):
     """Every row's full T as forward()'s lengths (int64, (B,)), in the layout of its recurrent layer."""
     import torch
 
-    rnn = next((m for m in model.modules() if type(m).__name__ in RECURRENT), None)
-    batch_first = getattr(rnn, "batch_first", True)
-    B, T = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
-    return torch.full((B,), T, dtype=torch.int64)
+    bx = batch_axis(model)
+    return torch.full((x.shape[bx],), x.shape[1 - bx], dtype=torch.int64)
 
 
 def signature_kind(name: str) -> str:

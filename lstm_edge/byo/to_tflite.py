@@ -139,8 +139,6 @@ def fused(arch, sd: dict, x_shape: tuple, x_int: bool, out: Path, *, setup=None)
 def run_tflite(path: Path, feeds: dict, *, per_row: bool, x_axis: int, y_axis: int) -> dict:
     """The artefact's signature on `feeds`; a fused (batch-1) artefact runs one row at a time.
     x_axis / y_axis: where the batch is in x and y (states: axis 1)."""
-    import numpy as np
-
     runner = _signature_runner(str(path), Path(path).stat().st_mtime_ns)
 
     def call(f):
@@ -148,12 +146,10 @@ def run_tflite(path: Path, feeds: dict, *, per_row: bool, x_axis: int, y_axis: i
 
     if not per_row:
         return call(feeds)
-    B = feeds["x"].shape[x_axis]
-    from lstm_edge.runtime.contract import row
+    from lstm_edge.runtime.contract import XSpec, run_by_row     # the one row-by-row rule, as the runners use it
 
-    rows = [call(row(feeds, b, x_axis))
-            for b in range(B)]
-    return {k: np.concatenate([r[k] for r in rows], axis=y_axis if k == "y" else 1) for k in rows[0]}
+    layout = "BTF" if x_axis == 0 else "TBF"
+    return run_by_row(call, feeds, tuple(runner.get_output_details()), XSpec(layout=layout, y_batch_axis=y_axis))
 
 
 @functools.lru_cache(maxsize=8)

@@ -133,8 +133,7 @@ def _check_lengths(project, evaluation: dict, takes_lengths: bool, model) -> Non
         raise InvalidInputError(f"{where} has 'lengths', but {project.module.path}'s forward() takes none: they would "
                                 "be ignored", hint="drop 'lengths' from the npz, or give forward() a lengths argument")
     lengths, x = evaluation["lengths"], evaluation["x"]
-    rnn = next((m for m in model.modules() if type(m).__name__ in support.RECURRENT), None)
-    bx = 0 if getattr(rnn, "batch_first", True) else 1
+    bx = support.batch_axis(model)
     T = x.shape[1 - bx]
     if lengths.dtype != np.int64 or lengths.shape != (x.shape[bx],) or (lengths < 1).any() or (lengths > T).any():
         raise InvalidInputError(f"{where}: 'lengths' must be int64 of shape ({x.shape[bx]},) with each value in 1 … {T}; "
