@@ -10,7 +10,7 @@
 #   make bench          lstm-edge bench on the default model and on the H = 256 throughput model
 #   make readme-figures the README's figures from that real run (tools/readme_figures.py)
 # and one for your own model (README "Your model, end to end"):
-#   make your-model     three users' models (examples/your_model) through init → pipeline → device verify → bench
+#   make your-model     four users' models (examples/your_model) through init → pipeline → device verify → bench
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -88,7 +88,7 @@ clean:
 YOURS := artifacts/your_model
 your-model: $(STAMP)
 	$(BIN)/python examples/your_model/make.py $(YOURS)
-	rm -f $(YOURS)/kws.toml $(YOURS)/forecaster.toml $(YOURS)/conv_attention.toml
+	rm -f $(YOURS)/kws.toml $(YOURS)/forecaster.toml $(YOURS)/conv_attention.toml $(YOURS)/residual.toml
 	$(BIN)/lstm-edge init --module examples/your_model/kws.py:KeywordSpotter --weights $(YOURS)/kws.safetensors \
 	    --example-shape 2,30,13 --evaluation $(YOURS)/kws_eval.npz --calibration $(YOURS)/kws_calib.npz --out $(YOURS)/kws.toml
 	$(BIN)/lstm-edge pipeline --project $(YOURS)/kws.toml --out artifacts/kws
@@ -106,4 +106,10 @@ your-model: $(STAMP)
 	$(BIN)/lstm-edge pipeline --project $(YOURS)/conv_attention.toml --out artifacts/conv_attention
 	$(BIN)/python -m lstm_edge.runtime verify artifacts/conv_attention/bundle
 	$(BIN)/lstm-edge bench artifacts/conv_attention
-	$(BIN)/python tools/your_model_figures.py artifacts/kws artifacts/forecaster artifacts/conv_attention
+	$(BIN)/lstm-edge init --module examples/your_model/residual.py:ResidualForecaster \
+	    --weights $(YOURS)/residual.safetensors --example-shape 2,64,2 \
+	    --evaluation $(YOURS)/forecaster_eval.npz --out $(YOURS)/residual.toml
+	$(BIN)/lstm-edge pipeline --project $(YOURS)/residual.toml --out artifacts/residual
+	$(BIN)/python -m lstm_edge.runtime verify artifacts/residual/bundle
+	$(BIN)/lstm-edge bench artifacts/residual
+	$(BIN)/python tools/your_model_figures.py artifacts/kws artifacts/forecaster artifacts/conv_attention artifacts/residual

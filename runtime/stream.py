@@ -86,7 +86,11 @@ class Stream:
 
 class SequenceRunner:
     """A whole-sequence Runner made of a streaming artefact: runs x (B, T, …) chunk by chunk from its
-    initial state through a Stream. Lets a step artefact be checked on the same cases as the rest."""
+    initial state through a Stream. Lets a step artefact be checked on the same cases as the rest.
+
+    A step artefact whose model takes whole sequences as x alone (sidecar "sequence_inputs": ["x"]: a
+    traced graph of several layers, every layer starting from zero, lstm_edge/graph/step.py) takes and
+    answers a sequence as its parent does: x in, y out, each sequence from the zero state."""
 
     def __init__(self, runner):
         if not is_step_artifact(runner):   # open_sequence_runner wraps only step artefacts; a direct caller is told
@@ -98,13 +102,18 @@ class SequenceRunner:
         self.missing, self.info, self.unrolled = runner.missing, runner.info, None
         self.x_spec = getattr(runner, "x_spec", XSpec())
         x = runner.expected["x"]
-        self.expected = {"x": (x[0], None, *x[2:])} | {n: runner.expected[n] for n in state_names(runner)}
+        self.zero_start = runner.info.get("sequence_inputs") == ["x"]
+        states = () if self.zero_start else state_names(runner)
+        self.expected = {"x": (x[0], None, *x[2:])} | {n: runner.expected[n] for n in states}
+        if self.zero_start:
+            self.input_names, self.output_names = ("x",), ("y",)
 
     def run(self, feeds: dict) -> dict:
         check_inputs(feeds, self.expected, self.name, spec=self.x_spec)
         stream = Stream(self.inner, batch=feeds["x"].shape[0])
-        stream.states = {n: feeds[n].copy() for n in stream.states}
+        if not self.zero_start:
+            stream.states = {n: feeds[n].copy() for n in stream.states}
         y = stream.step(feeds["x"])
         if stream.answers_once:          # a last-step head: the sequence's answer is its last step's
             y = y[:, -1]
-        return {"y": y} | {n.replace("0", "n"): v for n, v in stream.states.items()}
+        return {"y": y} | ({} if self.zero_start else {n.replace("0", "n"): v for n, v in stream.states.items()})

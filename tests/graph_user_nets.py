@@ -76,6 +76,40 @@ class ConcatMean(nn.Module):
         return self.mlp(y.mean(dim=1)).squeeze(-1)
 
 
+class ResidualStack(nn.Module):
+    """A forecaster that streams: a Linear front end, a 2-layer LSTM with a residual add and LayerNorm, a GRU,
+    an answer per step."""
+
+    def __init__(self, features=4, hidden=12):
+        super().__init__()
+        self.inp = nn.Linear(features, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, num_layers=2, batch_first=True)
+        self.norm = nn.LayerNorm(hidden)
+        self.gru = nn.GRU(hidden, 8, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        z = torch.relu(self.inp(x))
+        a, _ = self.lstm(z)
+        b, _ = self.gru(self.norm(z + a))
+        return self.head(b)
+
+
+class ProjectedLast(nn.Module):
+    """A classifier that streams: token ids → an embedding → a projected LSTM → an LSTM, the last step's answer."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 6)
+        self.a = nn.LSTM(6, 10, batch_first=True, proj_size=4)
+        self.b = nn.LSTM(4, 7, batch_first=True)
+        self.head = nn.Linear(7, 3)
+
+    def forward(self, x):
+        y, _ = self.b(self.a(self.emb(x))[0])
+        return self.head(y[:, -1])
+
+
 # refused, by name
 class BatchSoftmax(ConcatMean):
     def forward(self, x):

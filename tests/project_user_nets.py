@@ -43,3 +43,11 @@ def make_forecaster(directory: Path) -> dict:
     return {"module": f"{directory / 'forecaster.py'}:Forecaster", "weights": directory / "forecaster.safetensors",
             "evaluation": directory / "forecaster_eval.npz", "calibration": None, "shape": "2,64,2",
             "metric_function": f"{directory / 'smape.py'}:smape"}
+
+
+def make_residual(directory: Path) -> dict:
+    """The two-tone series through a module of several layers that streams (Linear, LSTM ×2, residual LayerNorm, GRU)."""
+    shutil.copy(EXAMPLE / "residual.py", directory / "residual.py")
+    _make().make_residual(directory)
+    return {"module": f"{directory / 'residual.py'}:ResidualForecaster", "weights": directory / "residual.safetensors",
+            "evaluation": directory / "forecaster_eval.npz", "calibration": None, "shape": "2,64,2"}

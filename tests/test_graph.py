@@ -24,8 +24,10 @@ ACCEPTED = {   # class → (example shape, token ids?, native ONNX ops, which re
     "TokensMixed": ((2, 9), True, {"GRU": 1, "LSTM": 1}, [False, False]),   # bidirectional; proj + c read
     "ConcatMean": ((2, 9, 3), False, {"LSTM": 1, "GRU": 1}, [True, False]),
     "SeededDecoder": ((2, 9, 3), False, {"LSTM": 2}, [False, True]),     # the decoder falls back at conversion
+    "ResidualStack": ((2, 9, 4), False, {"LSTM": 2, "GRU": 1}, [True, False]),
+    "ProjectedLast": ((2, 9), True, {"LSTM": 2}, [False, True]),
 }
-FUSED_AFTER_CONVERSION = {"SeededDecoder": [False, False]}
+FUSED_AFTER_CONVERSION = {"SeededDecoder": [False, False], "ProjectedLast": [False, False]}   # fell back to WHILE
 
 
 def example(shape, ids: bool):
@@ -64,6 +66,58 @@ def test_a_single_layer_module_keeps_the_single_form_with_state():
 
     arch = recognise(Plain().eval(), torch.randn(2, 5, 3))
     assert arch.form == "single" and arch.head_kind == "last"
+
+
+STREAMS = {   # class → why it cannot stream (measured), None: it streams
+    "Autoencoder": "differs from forward() on those steps", "ConvResidualAttention": "differs from forward() on those steps",
+    "TokensMixed": "backward direction", "ConcatMean": "differs from forward() on those steps",
+    "SeededDecoder": "layer 'decoder' is started from a state forward() computes", "ResidualStack": None,
+    "ProjectedLast": None,
+}
+
+
+@pytest.mark.parametrize("cls", list(ACCEPTED))
+def test_whether_a_graph_streams_is_measured(cls):
+    from lstm_edge.byo.recognise import architecture_from_dict, recognise
+    from lstm_edge.byo.step import why_not_streamable
+
+    shape, ids, *_ = ACCEPTED[cls]
+    arch = recognise(net(cls), example(shape, ids))
+    want = STREAMS[cls]
+    assert (arch.why_not_streaming is None) if want is None else (want in arch.why_not_streaming), arch.why_not_streaming
+    again = architecture_from_dict(json.loads(json.dumps(arch.__dict__)))       # as model.json holds it
+    assert why_not_streamable(again) == arch.why_not_streaming
+    old = {k: v for k, v in arch.__dict__.items() if k != "why_not_streaming"}  # a model.json from before: not streamed
+    assert "not measured" in why_not_streamable(architecture_from_dict(old))
+
+
+def test_the_packed_state_carries_every_layer_as_pytorch_does():
+    """TorchStep (graph/step.py) fed chunks with its packed state carried is forward() on the whole sequence,
+    and the packed state is each layer's own (h, c) in call order, row by row."""
+    from lstm_edge.byo.recognise import recognise
+    from lstm_edge.graph.step import TorchStep, state_shapes
+
+    m = net("ResidualStack")
+    arch = recognise(m, example((2, 9, 4), False))
+    x = torch.randn(3, 11, 4, generator=torch.Generator().manual_seed(3))
+    step, ys = TorchStep(m, arch), []
+    state = {k: np.zeros(s, np.float32) for k, s in state_shapes(arch, 3).items()}
+    assert {k: v.shape for k, v in state.items()} == {"h0": (1, 3, 2 * 12 + 8), "c0": (1, 3, 2 * 12)}
+    for t0, t1 in ((0, 1), (1, 5), (5, 11)):
+        out = step.run({"x": x[:, t0:t1].numpy()} | state)
+        ys.append(out["y"])
+        state = {"h0": out["hn"], "c0": out["cn"]}
+    with torch.no_grad():
+        np.testing.assert_allclose(np.concatenate(ys, axis=1), m(x).numpy(), atol=1e-5)
+        z = torch.relu(m.inp(x))
+        a, (h, c) = m.lstm(z)
+        _, hg = m.gru(m.norm(z + a))
+
+    def rows(s):                                            # (L, B, w) → (B, L·w)
+        return s.transpose(0, 1).reshape(3, -1).numpy()
+
+    np.testing.assert_allclose(state["h0"][0], np.concatenate([rows(h), rows(hg)], axis=1), atol=1e-5)
+    np.testing.assert_allclose(state["c0"][0], rows(c), atol=1e-5)
 
 
 REFUSED = [   # class → what the message names
@@ -161,7 +215,7 @@ def test_exported_with_parity_any_t(cls, tmp_path):
     from lstm_edge.converters.to_tflite import FUSED_OP, tflite_ops, variable_tensors
 
     shape, ids, native, fused = ACCEPTED[cls]
-    formats = ("tflite",) if cls == "TokensMixed" else ("onnx", "tflite")     # ONNX's LSTM has no projection
+    formats = ("tflite",) if cls in ("TokensMixed", "ProjectedLast") else ("onnx", "tflite")   # ONNX: no projection
     report = lstm_edge.export(net(cls), example(shape, ids).numpy(), tmp_path / "o", formats=formats)
     got = {a["format"]: a for a in report["artifacts"]}
     assert set(got) == set(formats) and not report["refused"]
@@ -181,3 +235,36 @@ def test_exported_with_parity_any_t(cls, tmp_path):
 
         ops = [n.op_type for n in onnx.load(str(tmp_path / "o" / "model.onnx")).graph.node]
         assert {k: ops.count(k) for k in native} == native and "Loop" not in ops and "Scan" not in ops
+
+
+@pytest.mark.slow   # converts with TensorFlow
+@pytest.mark.parametrize("cls", [c for c, why in STREAMS.items() if why is None])
+def test_the_step_artefact_of_a_graph_streams(cls, tmp_path):
+    """Builtin ops (no loop, no fused kernel), checked where it is made; 2000 steps through a Stream equal
+    forward() on the whole sequence; as a whole-sequence runner it takes x alone and starts from zero, like
+    its parent."""
+    from lstm_edge.byo.recognise import recognise
+    from lstm_edge.byo.step import export_step
+    from lstm_edge.converters.to_tflite import FUSED_OP, tflite_ops
+    from lstm_edge.runtime.runner import open_runner, open_sequence_runner
+    from lstm_edge.runtime.stream import Stream
+
+    shape, ids, *_ = ACCEPTED[cls]
+    m = net(cls)
+    arch = recognise(m, example(shape, ids))
+    path = tmp_path / "tflite-step-fp32.tflite"
+    info = export_step(m, arch, shape, 0, path, lambda _: None)
+    assert max(info["max_abs_vs_pytorch"].values()) < 1e-5 and info["sequence_inputs"] == ["x"]
+    ops = tflite_ops(path)
+    assert not {"WHILE", FUSED_OP} & set(ops) and not any(o.startswith("Flex") or o == "CUSTOM" for o in ops)
+    x = example((1, 2000, *shape[2:]), ids)
+    stream = Stream(open_runner(path))
+    y = stream.step(x.numpy())
+    with torch.no_grad():
+        want = m(x).numpy()
+    y = y[:, -1] if stream.answers_once else y               # a last-step head answers once per sequence
+    np.testing.assert_allclose(y, want, atol=2e-5)
+    seq = open_sequence_runner(path)
+    assert seq.input_names == ("x",) and seq.output_names == ("y",)
+    with torch.no_grad():
+        np.testing.assert_allclose(seq.run({"x": x[:, :50].numpy()})["y"], m(x[:, :50]).numpy(), atol=1e-5)

@@ -51,7 +51,7 @@ def column(out: Path) -> dict[str, str]:
 
 def _not_streamed(out: Path) -> str:
     why = json.loads((out / "model.json").read_text()).get("streaming", {}).get("why") if (out / "model.json").is_file() else None
-    return f"not streamed: {why.split(' (')[0].split(';')[0]}" if why else "—"
+    return f"not streamed: {why.split(' (')[0].split(';')[0].split(': ')[0]}" if why else "—"
 
 
 def _tflite_path(tfl: dict) -> str:

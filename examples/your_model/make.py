@@ -9,7 +9,10 @@ npz evaluation and calibration sets. Nothing here uses lstm-edge.
   LayerNorm, and attention pooling over time (a module of several layers) → accuracy.
 - forecaster.py: a 2-layer LSTM forecasting a noisy two-tone series one step ahead at every step →
   the user's own metric, smape.py.
-Writes OUT_DIR/{kws,conv_attention,forecaster}.safetensors, kws_eval.npz, kws_calib.npz, forecaster_eval.npz.
+- residual.py: the same series through a linear front end, a 2-layer LSTM with a residual add and
+  LayerNorm, and a GRU (a module of several layers that streams) → mae.
+Writes OUT_DIR/{kws,conv_attention,forecaster,residual}.safetensors, kws_eval.npz, kws_calib.npz,
+forecaster_eval.npz (the residual forecaster is judged on it too).
 """
 from __future__ import annotations
 
@@ -106,10 +109,25 @@ def make_forecaster(out: Path, epochs: int = 10) -> None:
     np.savez(out / "forecaster_eval.npz", x=xe, y=ye)
 
 
+def make_residual(out: Path, epochs: int = 10) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    net = user_class("residual.py", "ResidualForecaster")()
+    x, y = two_tone(600, 0)
+    train(net, x, y, torch.nn.functional.mse_loss, epochs)
+    save_file(net.state_dict(), out / "residual.safetensors")
+    if not (out / "forecaster_eval.npz").exists():
+        xe, ye = two_tone(200, 1)
+        np.savez(out / "forecaster_eval.npz", x=xe, y=ye)
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "artifacts/your_model")
     out.mkdir(parents=True, exist_ok=True)
     make_kws(out)
     make_conv_attention(out)
     make_forecaster(out)
+    make_residual(out)
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} in {out}")

@@ -22,7 +22,7 @@ from lstm_edge.files import staged_output, write_json_atomic, write_sidecar
 from lstm_edge.errors import ConversionError, InvalidInputError, LstmEdgeError, UsageError
 from lstm_edge.runtime.budget import elements_within
 
-BATCHES, LENGTHS, ATOL, RTOL = (1, 2, 7), (1, 2, 50, 1000), 1e-5, 1e-5
+from lstm_edge.byo.support import ATOL, BATCHES, LENGTHS, RTOL     # the one check budget
 
 
 def export_module(model, example, out_dir, *, formats=("onnx", "tflite"), name: str = "model", progress=None,

@@ -18,19 +18,28 @@ from lstm_edge.errors import InvalidInputError
 
 def recognise(model, example):
     from lstm_edge.byo.inspect import check_layers, inspect
-    from lstm_edge.graph.trace import trace
 
     try:
         check_layers(model)
     except InvalidInputError:
-        return trace(model, example)
+        return _graph(model, example)
     try:
         return inspect(model, example)
     except InvalidInputError as single:
         try:
-            return trace(model, example)
+            return _graph(model, example)
         except InvalidInputError:
             raise single from None
+
+
+def _graph(model, example):
+    """The traced graph, and whether it streams (measured: lstm_edge/graph/step.why_not)."""
+    from lstm_edge.graph.step import why_not
+    from lstm_edge.graph.trace import trace
+
+    arch = trace(model, example)
+    arch.why_not_streaming = why_not(model, arch, example)
+    return arch
 
 
 def architecture_from_dict(d: dict):

@@ -15,6 +15,10 @@ from typing import Callable
 
 from lstm_edge.errors import InvalidInputError
 
+# every artefact of a user's module is checked against PyTorch where it is made: over B × T, within
+# |Δ| ≤ ATOL + RTOL·|torch| (lstm_edge/byo/export.py, the step artefacts, the streamability measurement)
+BATCHES, LENGTHS, ATOL, RTOL = (1, 2, 7), (1, 2, 50, 1000), 1e-5, 1e-5
+
 
 def _F():
     import torch.nn.functional as F

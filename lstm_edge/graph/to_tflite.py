@@ -54,7 +54,7 @@ def _build(model, arch, x_shape: tuple, ids: bool, out: Path, *, setup=None) -> 
     sig = tf.TensorSpec([batch, None, *x_shape[2:]], tf.int64 if ids else tf.float32, name="x")
 
     def body(x):
-        return {"y": _interpret(tf, model, graph, arch, fused, x)}
+        return {"y": interpret(tf, model, graph, arch, fused, x)}
 
     holder = tf.Module()
     holder.layers = [layer for stack in fused.values() for layer in stack]
@@ -98,7 +98,9 @@ def _keras_stack(keras, rnn, x_shape) -> list:
     return layers
 
 
-def _interpret(tf, model, graph, arch, fused: dict, x):
+def interpret(tf, model, graph, arch, fused: dict, x, *, states: dict | None = None, finals: dict | None = None):
+    """The traced graph in TensorFlow on x → y. `states` {path: initial state as PyTorch takes it}: the step
+    form (graph/step.py), each recurrent layer one unrolled step from it, its final state put in `finals`."""
     from torch.fx.node import map_arg
 
     env = {}
@@ -111,7 +113,10 @@ def _interpret(tf, model, graph, arch, fused: dict, x):
         elif node.op == "call_module":
             m = model.get_submodule(node.target)
             name = type(m).__name__
-            if node.target in by_path:
+            if node.target in by_path and states is not None:
+                env[node.name] = _recurrent(tf, m, by_path[node.target], None, args[0], states[node.target], step=True)
+                finals[node.target] = env[node.name][1]
+            elif node.target in by_path:
                 env[node.name] = _recurrent(tf, m, by_path[node.target], fused.get(node.target), *args)
             else:
                 env[node.name] = table.module_tf(tf, name, m, args[0])
@@ -125,8 +130,9 @@ def _interpret(tf, model, graph, arch, fused: dict, x):
     raise ConversionError("graph", ["the traced graph has no output"])
 
 
-def _recurrent(tf, m, row: dict, stack, seq, state=None):
-    """seq (B, T, F) [, the initial state as PyTorch takes it] → (y, h_n) or (y, (h_n, c_n))."""
+def _recurrent(tf, m, row: dict, stack, seq, state=None, *, step: bool = False):
+    """seq (B, T, F) [, the initial state as PyTorch takes it] → (y, h_n) or (y, (h_n, c_n)); `step`: T = 1,
+    the cell unrolled once (no loop)."""
     from lstm_edge.byo import tf_graph
     from lstm_edge.byo.inspect import Architecture
 
@@ -159,5 +165,6 @@ def _recurrent(tf, m, row: dict, stack, seq, state=None):
         LD = row["num_layers"] * (2 if row["bidirectional"] else 1)
         h0 = tf.zeros(tf.stack([LD, B, row["proj_size"] or row["hidden_size"]]))
         c0 = tf.zeros(tf.stack([LD, B, row["hidden_size"]])) if lstm else None
-    y, hn, cn = tf_graph.recurrence_while(tf, arch, sd, seq, h0, c0)
+    y, hn, cn = (tf_graph.recurrence(tf, arch, sd, seq, h0, c0, 1) if step
+                 else tf_graph.recurrence_while(tf, arch, sd, seq, h0, c0))
     return (y, (hn, cn)) if lstm else (y, hn)

@@ -8,9 +8,9 @@ run against forward() itself at the example and at a second input of another siz
 accepted, so a forward() that the trace does not capture (a branch on a size, a loop over steps)
 is refused here, not found later as a parity failure.
 
-The artefacts of this form take x and return y, each call from the zero state of every recurrent
-layer (no state inputs: several layers' states are not one tensor, and such a module is not
-streamed step by step).
+The sequence artefacts of this form take x and return y, each call from the zero state of every
+recurrent layer. A module that can stream (measured: graph/step.why_not) also gets a step artefact
+with every layer's state packed in and out (graph/step.py).
 """
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ class GraphArchitecture:
     activation_args: list = field(default_factory=list)
     post: list = field(default_factory=list)
     post_args: list = field(default_factory=list)
+    # measured by graph/step.why_not (byo/recognise.py); None: it streams (a model.json from before: not)
+    why_not_streaming: str | None = "not measured when this was exported: run lstm-edge pipeline --project again"
 
     @classmethod
     def from_dict(cls, d: dict) -> "GraphArchitecture":
@@ -117,9 +119,10 @@ def _symbolic(model):
     return graph
 
 
-def run_graph(model, graph, x):
+def run_graph(model, graph, x, call=None):
     """The traced graph evaluated in PyTorch on x (the layers are the model's own; no GraphModule, whose
-    attributes — `code`, `graph` — would clash with a user's layer of that name)."""
+    attributes — `code`, `graph` — would clash with a user's layer of that name). `call(path, module,
+    args, kwargs)`: how a layer is called (graph/step.py carries the recurrent layers' state)."""
     from torch.fx.node import map_arg
 
     env = {}
@@ -128,7 +131,8 @@ def run_graph(model, graph, x):
         if node.op == "placeholder":
             env[node.name] = x if not env else None      # x first; arguments traced at their defaults are unused
         elif node.op == "call_module":
-            env[node.name] = model.get_submodule(node.target)(*args, **kwargs)
+            m = model.get_submodule(node.target)
+            env[node.name] = call(node.target, m, args, kwargs) if call else m(*args, **kwargs)
         elif node.op == "call_function":
             env[node.name] = node.target(*args, **kwargs)
         elif node.op == "call_method":

@@ -141,9 +141,11 @@ class ProjectSource:
         from lstm_edge.byo import to_tflite
         from lstm_edge.converters.quantize_tflite import weight_bytes
 
+        from lstm_edge.converters.recipes import RECIPES
+
         def setup(c, tf):
             c.optimizations = [tf.lite.Optimize.DEFAULT]
-            if recipe_name == "tflite-fp16":
+            if RECIPES[recipe_name].precision == "fp16-weights":     # tflite-fp16 and tflite-step-fp16
                 c.target_spec.supported_types = [tf.float16]
 
         if recipe_name not in PROJECT_RECIPES or recipe_name.startswith("onnx"):
@@ -172,12 +174,14 @@ class ProjectSource:
         x = self.test_set()["x"]                                   # (N, T, …) batch-first
         flat = x.reshape(1, -1, *x.shape[2:])
         flat = np.ascontiguousarray(np.tile(flat, (1, st.length // flat.shape[1] + 1) + (1,) * (x.ndim - 2))[:, :st.length])
-        torch_run = self._torch_stream(flat, st.horizons)
+        stepper, zero = self._stepper()
+        torch_run = self._torch_stream(stepper, zero, flat, st.horizons)
         results = []
         for s in stages:
-            if (s.artifact is None or s.info.get("isolate") or s.info.get("fixed_time_steps")     # unrolled at one T
-                    or not all(n.replace("0", "n") in s.outputs for n in self.zero_state(1))):
-                continue
+            carries = s.info.get("streaming") or (self.arch.form != "graph" and all(
+                n.replace("0", "n") in s.outputs for n in zero))     # a graph's sequence artefacts start from zero
+            if s.artifact is None or s.info.get("isolate") or s.info.get("fixed_time_steps") or not carries:
+                continue                                           # isolated: a child per call; unrolled: one T
             runner = open_runner(self.directory / s.artifact)
             twin = self.directory / "onnx-fp32.onnx"               # the whole-sequence twin of a step artefact
             whole = runner if not s.info.get("chunk") else open_runner(twin) if twin.exists() else None
@@ -185,9 +189,19 @@ class ProjectSource:
                                         self.zero_state(1)))
         return results
 
-    def _torch_stream(self, x: np.ndarray, horizons) -> dict:
+    def _stepper(self):
+        """PyTorch with the step artefact's state I/O, and the zero state of one stream: the module's own
+        (h0, c0) for the single form, every layer's state packed for a traced graph (lstm_edge/graph/step.py)."""
+        if self.arch.form != "graph":
+            return self.torch_runner(), self.zero_state(1)
+        from lstm_edge.graph import step
+
+        return step.TorchStep(self.model(), self.arch), {k: np.zeros(v, np.float32)
+                                                         for k, v in step.state_shapes(self.arch, 1).items()}
+
+    @staticmethod
+    def _torch_stream(runner, state: dict, x: np.ndarray, horizons) -> dict:
         """PyTorch stepped one step per call with the state carried: y at every step, the state at each horizon."""
-        runner, state = self.torch_runner(), self.zero_state(1)
         ys, states = [], {}
         for t in range(x.shape[1]):
             out = runner.run({"x": np.ascontiguousarray(x[:, t:t + 1])} | state)
