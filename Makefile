@@ -6,6 +6,8 @@
 #                    a model, converts with TensorFlow or builds venvs (`make test` still runs everything)
 # and one for the device install:
 #   make device-check   a fresh venv with only `pip install lstm-edge` verifies the demo's bundle
+#   make device-check-arm64   the demo's bundle verified on aarch64, emulated (lstm-edge device-check; needs
+#                       `sudo make setup-arm64` once: qemu-user-static and Debian's arm64 package architecture)
 # and one for the numbers:
 #   make bench          lstm-edge bench on the default model and on the H = 256 throughput model
 #   make readme-figures the README's figures from that real run (tools/readme_figures.py)
@@ -16,7 +18,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast lint typing-view install clean device-check bench readme-figures your-model
+.PHONY: demo test test-fast lint typing-view install clean device-check device-check-arm64 setup-arm64 bench \
+        readme-figures your-model
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -79,6 +82,16 @@ device-check: $(STAMP)
 	$(DEVICE)/venv/bin/python -m pip freeze
 	cp -r artifacts/sensor/bundle $(DEVICE)/copied-bundle
 	cd $(DEVICE) && venv/bin/python -m lstm_edge.runtime verify copied-bundle
+
+# What lstm-edge device-check --arch aarch64 needs from the system, once, as root (the rest it builds as a
+# normal user under ~/.cache/lstm-edge/aarch64): qemu's user-mode emulator and Debian's arm64 packages.
+setup-arm64:
+	apt-get update && apt-get install -y qemu-user-static
+	dpkg --add-architecture arm64 && apt-get update
+
+device-check-arm64: $(STAMP)
+	test -f artifacts/sensor/bundle/manifest.json || $(MAKE) demo
+	$(BIN)/lstm-edge device-check artifacts/sensor/bundle --arch aarch64
 
 clean:
 	rm -rf artifacts build *.egg-info

@@ -19,7 +19,8 @@ EXIT_CODES: dict[str, tuple[int, str]] = {
     "invalid input": (3, "invalid or corrupt input (file, artefact, spec, data, runtime input; nothing to "
                          "verify; an artefact that cannot do what is asked)"),
     "security": (4, "security refusal (a pickle, a path outside its directory)"),
-    "environment": (5, "environment fault (disk full, read-only, permissions, output in use, no runtime installed)"),
+    "environment": (5, "environment fault (disk full, read-only, permissions, output in use, no runtime installed, a "
+                       "missing system prerequisite such as qemu-user-static)"),
     "interrupted": (130, "interrupted (Ctrl-C)"),
     "terminated": (143, "terminated (SIGTERM)"),
 }

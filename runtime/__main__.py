@@ -131,6 +131,10 @@ def _verify(args) -> int:
     m = bundle.manifest
     print(f"bundle {args.bundle}: model '{m['model']['name']}' ({m['model']['weights_sha256'][:12]}), "
           f"{len(m['files'])} files, sha256 ok")
+    from lstm_edge.runtime.harness.where import describe, environment
+
+    env = environment()
+    print(f"ran on: {describe(env)}")
     checks = verify_bundle(bundle, threads=args.threads)
     print(format_table(HEADER, table_rows(checks)))
     failed = [c for c in checks if c.status == "FAIL"]
@@ -140,7 +144,7 @@ def _verify(args) -> int:
             print(f"FAIL {c.file}: {f}")
     if args.json:
         args.json.write_text(json.dumps({"bundle": str(args.bundle), "passed": not failed and not crashed,
-                                         "artifacts": [c.to_dict() for c in checks]}, indent=2) + "\n")
+                                         "environment": env, "artifacts": [c.to_dict() for c in checks]}, indent=2) + "\n")
     if args.junit_xml:
         from lstm_edge.runtime import junit
 
@@ -148,7 +152,9 @@ def _verify(args) -> int:
         junit.write(args.junit_xml, f"lstm-edge device verify: {m['model']['name']}",
                     f"lstm-edge.device.{m['model']['name']}", junit.device_cases(checks, bundle.artifacts, metric.get("name")),
                     {"model": m["model"]["name"], "weights_sha256": m["model"]["weights_sha256"],
-                     "verdict": "FAIL" if failed or crashed else "PASS", "bundle": str(args.bundle)})
+                     "verdict": "FAIL" if failed or crashed else "PASS", "bundle": str(args.bundle),
+                     "machine": env["machine"], "cpu": env["cpu"], "python": env["python"],
+                     "emulated": env["emulated"] or "no"})
     ran = sum(c.status != "skipped" for c in checks)
     print(f"verdict: {'FAIL' if failed or crashed else 'PASS'} ({ran} of {len(checks)} artefacts run here)")
     if crashed:

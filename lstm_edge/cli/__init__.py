@@ -22,9 +22,10 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show stack traces o
     _common.VERBOSE = verbose
 
 
-from lstm_edge.cli import bench, bundle, export, init, pipeline, probe, sample, stream, train, verify  # noqa: E402  (register the commands)
+from lstm_edge.cli import (bench, bundle, device_check, export, init, pipeline, probe, sample, stream,  # noqa: E402
+                           train, verify)  # (register the commands)
 
-for _module in (init, train, export, verify, pipeline, stream, sample, bundle, bench, probe):
+for _module in (init, train, export, verify, pipeline, stream, sample, bundle, bench, device_check, probe):
     app.command(name=_module.NAME)(_module.command)
 
 

@@ -230,4 +230,7 @@ def forecast_lines(f: dict) -> list[str]:
 
 def write_report(directory: Path, report: Report, plots: list[str] | None = None) -> None:
     write_json_atomic(Path(directory) / "report.json", report.to_dict())
-    write_bytes_atomic(Path(directory) / "report.md", render_markdown(report, plots).encode())
+    from lstm_edge.emulate.check import sections       # device-check's cross-architecture results, if any
+
+    extra = sections(directory)
+    write_bytes_atomic(Path(directory) / "report.md", (render_markdown(report, plots) + ("\n" + extra if extra else "")).encode())

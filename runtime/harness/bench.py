@@ -16,11 +16,8 @@ with `python -m lstm_edge.runtime compare a.json b.json` (or `lstm-edge bench --
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import time
-from importlib import metadata
 
 import numpy as np
 
@@ -28,6 +25,7 @@ from lstm_edge.errors import EnvironmentFault, InvalidInputError
 from lstm_edge.runtime.child import run_child
 
 SCHEMA = "lstm-edge-device-bench/1"
+EMULATED_NOTE = "emulated, not a latency"
 PERCENTILES = (50, 90, 99)
 
 
@@ -50,32 +48,21 @@ def bench_bundle(bundle, *, threads: int = 1, warmup: int = 20, iterations: int 
     if not any("skipped" not in r for r in results):
         raise EnvironmentFault(f"{bundle.root}: no artefact in this bundle can run here",
                                hint="pip install lstm-edge (brings onnxruntime and ai-edge-litert)")
-    return {"schema": SCHEMA, "device": device_info(),
+    device = device_info()
+    if device["emulated"]:        # figures of the emulator: kept, labelled, never compared (compare.py)
+        for r in results:
+            r["note"] = EMULATED_NOTE
+    return {"schema": SCHEMA, "device": device,
             "bundle": {"model": bundle.manifest["model"]["name"], "weights_sha256": bundle.manifest["model"]["weights_sha256"]},
             "settings": {"threads": threads, "warmup": warmup, "iterations": iterations},
             "results": results}
 
 
 def device_info() -> dict:
-    def version(dist):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
+    """Where it ran (where.py); a bench under emulation measures the emulator, not the device."""
+    from lstm_edge.runtime.harness.where import environment
 
-    cpu = platform.processor() or ""
-    try:   # the CPU's model name, which platform.processor() leaves empty on Linux
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"hostname": platform.node(), "machine": platform.machine(), "system": platform.system(),
-            "release": platform.release(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "onnxruntime": version("onnxruntime"), "ai-edge-litert": version("ai-edge-litert"),
-            "lstm-edge": version("lstm-edge")}
+    return environment()
 
 
 def peak_rss_mb() -> float:

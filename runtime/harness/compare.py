@@ -3,7 +3,9 @@
     python -m lstm_edge.runtime compare pi.json laptop.json
 
 One row per artefact, one column group per file: p50 and p99 of a sequence call and of a
-streaming step, peak RSS, and each p50 as a ratio to the first file's (the baseline).
+streaming step, peak RSS, and each p50 as a ratio to the first file's (the baseline). A result
+measured under emulation (device "emulated") is shown but never compared: its times are the
+emulator's, not a latency.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ def load_results(paths: list[Path]) -> list[dict]:
 
 def label(doc: dict, path) -> str:
     d = doc["device"]
-    return f"{Path(path).stem} ({d['machine']}, {d['cpu_count']} cpu, {doc['settings']['threads']} thr)"
+    emulated = f"; emulated ({d['emulated']}): not a latency, not compared" if d.get("emulated") else ""
+    return f"{Path(path).stem} ({d['machine']}, {d['cpu_count']} cpu, {doc['settings']['threads']} thr{emulated})"
 
 
 def compare_rows(docs: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -44,6 +47,7 @@ def compare_rows(docs: list[dict]) -> tuple[list[str], list[list[str]]]:
         if k:
             header += [f"[{k}]/[0] seq", f"[{k}]/[0] step"]
     by_file = [{r["artifact"]: r for r in d["results"] if "skipped" not in r} for d in docs]
+    emulated = [bool(d["device"].get("emulated")) for d in docs]
     names = list(dict.fromkeys(n for b in by_file for n in b))
     rows = []
     for n in names:
@@ -55,7 +59,8 @@ def compare_rows(docs: list[dict]) -> tuple[list[str], list[list[str]]]:
             row += [_ms(seq, "p50_ms"), _ms(seq, "p99_ms"), _ms(step, "p50_ms"), _ms(step, "p99_ms"),
                     f"{r['peak_rss_mb']:.0f}" if r else "—"]
             if k:
-                row += [_ratio(r, base, "sequence"), _ratio(r, base, "step")]
+                fair = not (emulated[0] or emulated[k])
+                row += [_ratio(r, base, "sequence") if fair else "—", _ratio(r, base, "step") if fair else "—"]
         rows.append(row)
     return header, rows
 
