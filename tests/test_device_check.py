@@ -183,6 +183,17 @@ def test_the_tiny_bundle_on_aarch64(guest, tiny_run, tmp_path):
     assert CliRunner().invoke(app, ["verify", str(run)]).exit_code in (0, 1)
     assert "## Cross-architecture: aarch64" in (run / "report.md").read_text()
 
+    # a tampered bundle (one artefact's bytes changed, the manifest not): refused there as on x86, exit 3
+    tampered = tmp_path / "tampered"
+    shutil.copytree(run / "bundle", tampered)
+    blob = bytearray((tampered / "onnx-fp32.onnx").read_bytes())
+    blob[-1] ^= 0xFF
+    (tampered / "onnx-fp32.onnx").write_bytes(bytes(blob))
+    there = guest.run(["-m", "lstm_edge.runtime", "verify", tampered], timeout=600)
+    here = subprocess.run([sys.executable, "-m", "lstm_edge.runtime", "verify", str(tampered)], capture_output=True,
+                          text=True)
+    assert there.returncode == here.returncode == 3 and "onnx-fp32.onnx" in there.stderr, there.stderr
+
     # PyTorch's golden output moved (as if the device computed something else): the stages judged against it miss
     # their budget on aarch64, each named with the architecture; exit 1
     from test_bundle import rewrite_manifest

@@ -136,7 +136,7 @@ def _sysroot(sysroot: Path, say) -> None:
         raise EnvironmentFault(f"apt has no arm64 candidate for some of {', '.join(DEBS)}",
                                hint=f"as root: {SETUP}")
     want = "\n".join(versions)
-    if _stamped(sysroot, want):
+    if _stamped(sysroot, want) and (sysroot / ".lstm-edge-debs.json").is_file():
         return
     say(f"aarch64: downloading {len(DEBS)} Debian arm64 packages (python3.11 and its libraries) into {sysroot}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,7 +166,7 @@ def _wheels(site: Path, say) -> None:
             raise EnvironmentFault(f"{dist} is not installed on this host, so its aarch64 version cannot be matched",
                                    hint="pip install lstm-edge (brings onnxruntime and ai-edge-litert)") from None
     want = " ".join(pins + list(PLATFORMS))
-    if _stamped(site, want):
+    if _stamped(site, want) and (site / ".lstm-edge-wheels.json").is_file():
         return
     say(f"aarch64: installing the aarch64 wheels of {', '.join(pins)} into {site}")
     new, wheels = site.with_name("site.new"), site.with_name("wheels")
