@@ -24,6 +24,7 @@ import numpy as np
 
 from lstm_edge.errors import InvalidInputError
 from lstm_edge.runtime.contract import check_inputs, is_step_artifact
+from lstm_edge.runtime.stream import SequenceRunner
 
 
 @dataclass
@@ -73,8 +74,6 @@ class ChildRunner:
     before a child is spent on it."""
 
     def __init__(self, path: Path, inner, *, timeout: float = 600.0):
-        from lstm_edge.runtime.stream import SequenceRunner
-
         self.path, self.timeout = Path(path), timeout
         self.name = f"child:{self.path.name}"
         self.missing, self.info, self.unrolled = inner.missing, inner.info, inner.unrolled

@@ -23,6 +23,7 @@ import numpy as np
 
 from lstm_edge.errors import EnvironmentFault, InvalidInputError
 from lstm_edge.runtime.child import run_child
+from lstm_edge.runtime.harness.where import environment
 
 SCHEMA = "lstm-edge-device-bench/1"
 EMULATED_NOTE = "emulated, not a latency"
@@ -48,7 +49,7 @@ def bench_bundle(bundle, *, threads: int = 1, warmup: int = 20, iterations: int 
     if not any("skipped" not in r for r in results):
         raise EnvironmentFault(f"{bundle.root}: no artefact in this bundle can run here",
                                hint="pip install lstm-edge (brings onnxruntime and ai-edge-litert)")
-    device = device_info()
+    device = environment()                  # where it ran (where.py), the one record verify writes too
     if device["emulated"]:        # figures of the emulator: kept, labelled, never compared (compare.py)
         for r in results:
             r["note"] = EMULATED_NOTE
@@ -56,13 +57,6 @@ def bench_bundle(bundle, *, threads: int = 1, warmup: int = 20, iterations: int 
             "bundle": {"model": bundle.manifest["model"]["name"], "weights_sha256": bundle.manifest["model"]["weights_sha256"]},
             "settings": {"threads": threads, "warmup": warmup, "iterations": iterations},
             "results": results}
-
-
-def device_info() -> dict:
-    """Where it ran (where.py); a bench under emulation measures the emulator, not the device."""
-    from lstm_edge.runtime.harness.where import environment
-
-    return environment()
 
 
 def peak_rss_mb() -> float:
