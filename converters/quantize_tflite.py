@@ -13,6 +13,8 @@ def build_tflite(recipe_name: str, options: dict, tensors: dict, dims: dict, out
                  calibration: list[dict]) -> dict:
     if recipe_name.startswith("tflite-step-"):
         return _build_step(recipe_name, tensors, dims, out)
+    if recipe_name.startswith("tflite-seq-"):
+        return _build_seq(recipe_name, tensors, dims, out)
     outputs = OUTPUTS
     if recipe_name == "tflite-dynamic-range":
         def setup(c, tf):
@@ -67,6 +69,23 @@ def weight_bytes(path: Path) -> dict[str, int]:
     return out
 
 
+def weight_recipe(recipe_name: str):
+    """The converter options of a weights-only recipe: dynamic range (int8 weights) or fp16 weights."""
+    def setup(c, tf):
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        if recipe_name.endswith("-fp16"):
+            c.target_spec.supported_types = [tf.float16]
+    return setup
+
+
+def _build_seq(recipe_name: str, tensors: dict, dims: dict, out: Path) -> dict:
+    """The chunked sequence graph (converters/to_tflite_seq.py) with weight quantization."""
+    from lstm_edge.converters.to_tflite_seq import CHUNK_STEPS, chunked_facts, convert_seq
+
+    write_bytes_atomic(out, convert_seq(tensors, dims, str(out), setup=weight_recipe(recipe_name), K=CHUNK_STEPS))
+    return chunked_facts(CHUNK_STEPS) | {"weight_bytes_by_dtype": weight_bytes(out)}
+
+
 def _build_step(recipe_name: str, tensors: dict, dims: dict, out: Path) -> dict:
     """The cell-step graph (converters/to_tflite_step.py) with weight quantization."""
     from lstm_edge.converters.tensorflow_env import import_tensorflow, quiet_stderr
@@ -77,9 +96,7 @@ def _build_step(recipe_name: str, tensors: dict, dims: dict, out: Path) -> dict:
     holder.step = step_function(tensors, dims)
     c = tf.lite.TFLiteConverter.from_concrete_functions([holder.step.get_concrete_function()], holder)
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    c.optimizations = [tf.lite.Optimize.DEFAULT]
-    if recipe_name == "tflite-step-fp16":
-        c.target_spec.supported_types = [tf.float16]
+    weight_recipe(recipe_name)(c, tf)
     with quiet_stderr():
         write_bytes_atomic(out, c.convert())
     return {"runtimes": ["litert"], "streaming": True, "chunk": 1, "weight_bytes_by_dtype": weight_bytes(out)}

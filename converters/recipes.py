@@ -49,6 +49,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "the streaming step artefact with int8 weights (dynamic-range quantization)"),
     Recipe("tflite-step-fp16", "tflite", "tflite-step-fp32", "fp16-weights",
            "the streaming step artefact with float16 weights"),
+    Recipe("tflite-seq-dynamic-range", "tflite", "tflite-seq-fp32", "int8-weights",
+           "the chunked sequence artefact (XNNPACK-friendly builtins) with int8 weights (dynamic-range quantization)"),
+    Recipe("tflite-seq-fp16", "tflite", "tflite-seq-fp32", "fp16-weights",
+           "the chunked sequence artefact with float16 weights"),
     Recipe("tflite-int8", "tflite", "tflite-fp32", "int8",
            "TFLite full integer (int8 weights and activations, int16 cell state) from a representative "
            "dataset of training windows; float32 I/O",

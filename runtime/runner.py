@@ -36,6 +36,10 @@ def open_runner(path: str | Path, *, threads: int = 1, in_process: bool = False)
         from lstm_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(path, threads=threads, info=info)
+    if suffix == ".tflite" and info.get("chunked"):   # a sequence run as chunks and steps (tflite-seq-*)
+        from lstm_edge.runtime.litert_chunks import LiteRTChunkRunner
+
+        return LiteRTChunkRunner(path, threads=threads, info=info)
     if suffix == ".tflite":
         from lstm_edge.runtime.litert_runner import LiteRTRunner
 

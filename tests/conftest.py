@@ -16,7 +16,7 @@ from lstm_edge.model.spec import spec_from_dict
 from venvs import base_venv, export_venv, installs, wheel  # noqa: F401  (session fixtures: test_wheel, test_project)
 
 FP32 = {"atol": 1e-5, "rtol": 1e-5}
-FP32_STAGES = ("numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-step-fp32")
+FP32_STAGES = ("numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-step-fp32", "tflite-seq-fp32")
 QUANT_BUDGETS = [  # the shipped spec's budgets (models/sensor.toml)
     {"parent": "onnx-fp32", "child": "onnx-int8-dynamic", "metric_increase": 0.02},
     {"parent": "onnx-fp32", "child": "onnx-int8-static", "metric_increase": 0.02},
@@ -25,6 +25,8 @@ QUANT_BUDGETS = [  # the shipped spec's budgets (models/sensor.toml)
     {"parent": "tflite-fp32", "child": "tflite-fp16", "atol": 1e-3, "rtol": 1e-3, "metric_increase": 0.005},
     {"parent": "tflite-step-fp32", "child": "tflite-step-dynamic-range", "metric_increase": 0.02},
     {"parent": "tflite-step-fp32", "child": "tflite-step-fp16", "atol": 1e-3, "rtol": 1e-3, "metric_increase": 0.005},
+    {"parent": "tflite-seq-fp32", "child": "tflite-seq-dynamic-range", "metric_increase": 0.02},
+    {"parent": "tflite-seq-fp32", "child": "tflite-seq-fp16", "atol": 1e-3, "rtol": 1e-3, "metric_increase": 0.005},
     {"parent": "tflite-fp32", "child": "tflite-int8", "metric_increase": 0.02},
     {"parent": "tflite-fp32", "child": "tflite-int8-io", "metric_increase": 0.02},
 ]

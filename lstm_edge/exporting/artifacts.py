@@ -12,7 +12,8 @@ from lstm_edge.model.spec import spec_from_dict
 
 FORMATS = ("onnx", "tflite")
 REFUSALS = "refusals.json"
-ARTIFACTS = {"onnx": "onnx-fp32.onnx", "tflite": "tflite-fp32.tflite", "tflite-step": "tflite-step-fp32.tflite"}
+ARTIFACTS = {"onnx": "onnx-fp32.onnx", "tflite": "tflite-fp32.tflite", "tflite-step": "tflite-step-fp32.tflite",
+             "tflite-seq": "tflite-seq-fp32.tflite"}
 
 
 def export(directory: Path, formats: list[str], *, recipes: list[str] = (), progress=None) -> tuple[list[dict], list[dict]]:
@@ -49,6 +50,11 @@ def export(directory: Path, formats: list[str], *, recipes: list[str] = (), prog
         say("exporting the TFLite step artefact (streaming: returns the cell state)")
         written.append(to_tflite_step(model, tensors, dims, directory / ARTIFACTS["tflite-step"],
                                       spec.budget("pytorch", "tflite-step-fp32")))
+        from lstm_edge.converters.to_tflite_seq import to_tflite_seq
+
+        say("exporting the TFLite chunked sequence artefact (builtin ops XNNPACK takes, any T)")
+        written.append(to_tflite_seq(model, tensors, dims, directory / ARTIFACTS["tflite-seq"],
+                                     spec.budget("pytorch", "tflite-seq-fp32")))
     refused = []
     if recipes:
         from lstm_edge.exporting.quantize import quantize
