@@ -233,11 +233,12 @@ def test_recipes_are_data_judged_against_the_fp32_stage_of_their_format():
 
     assert len(RECIPES) >= 9
     for name, r in RECIPES.items():
-        family = "tflite-step" if name.startswith("tflite-step-") else r.format
+        family = next((f for f in ("tflite-step", "tflite-seq") if name.startswith(f + "-")), r.format)
         assert r.name == name and r.parent == f"{family}-fp32"          # judged against its own format's fp32
         assert r.parent.startswith(r.format) and r.suffix == (".onnx" if r.format == "onnx" else ".tflite")
         assert r.attempts and all(isinstance(a, dict) for a in r.attempts)
     assert recipe("tflite-step-fp16").parent == "tflite-step-fp32"
+    assert recipe("tflite-seq-fp16").parent == "tflite-seq-fp32"
     with pytest.raises(UsageError, match="choose from") as e:
         recipe("onnx-int3")
     assert e.value.exit_code == 2
