@@ -92,6 +92,36 @@ class LiteRTStepper:
         return it.get_tensor(self.yi)[:, 0]
 
 
+class ChunkStepper:
+    """A chunked sequence artefact (tflite-seq-*, runtime/litert_chunks.py) stepped through its 'step'
+    signature at a fixed batch: XNNPACK on, resized once, tensors set and read by index."""
+
+    def __init__(self, path: Path, *, threads: int = 1, batch: int = 1, info: dict, xnnpack: bool = True):
+        from lstm_edge.runtime.litert_chunks import LiteRTChunkRunner
+
+        runner = LiteRTChunkRunner(path, threads=threads, info=info, xnnpack=xnnpack)
+        self.path, self.batch, self.bound = Path(path), batch, runner.signature_at("step", batch)
+        self.name = f"litert-stepper:{self.path.name}"
+        self.settings = {"runtime": "litert", "threads": threads, "xnnpack": xnnpack, "batch": batch,
+                         "io": "the artefact's 'step' signature, set_tensor/get_tensor by index, fixed shapes"}
+        self.L, _, self.H = runner.expected["h0"]
+        self.F = runner.expected["x"][2]
+        self.reset()
+
+    def reset(self) -> None:
+        self.h = self.c = np.zeros((self.L, self.batch, self.H), np.float32)
+
+    @property
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.h.copy(), self.c.copy()
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        _check_x(x, (self.batch, self.F), self.name)
+        out = self.bound(np.ascontiguousarray(x[:, None]), self.h, self.c)
+        self.h, self.c = out["hn"], out["cn"]
+        return out["y"][:, 0]
+
+
 class OrtStepper:
     def __init__(self, path: Path, *, threads: int = 1, batch: int = 1):
         import onnxruntime as ort
@@ -160,6 +190,8 @@ def open_stepper(path: str | Path, *, threads: int = 1, batch: int = 1, xnnpack:
                                 hint="open one stepper per stream (batch=1)")
     if path.suffix in (".onnx", ".ort"):
         return OrtStepper(path, threads=threads, batch=batch)
+    if path.suffix == ".tflite" and info.get("chunked"):
+        return ChunkStepper(path, threads=threads, batch=batch, info=info, xnnpack=xnnpack)
     if path.suffix == ".tflite":
         return LiteRTStepper(path, threads=threads, batch=batch, xnnpack=xnnpack)
     raise InvalidInputError(f"{path}: no stepper for '{path.suffix}' files")

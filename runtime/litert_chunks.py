@@ -85,6 +85,10 @@ class LiteRTChunkRunner:
             self._interpreters.popitem(last=False)
         return made
 
+    def signature_at(self, kind: str, batch: int) -> "_Bound":
+        """The 'chunk' or 'step' signature resized to `batch` (for a stepper: runtime/fast_step.py)."""
+        return self._for_batch(batch)[kind]
+
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         check_inputs(feeds, self.expected, self.name, fixed=self.unrolled, spec=self.x_spec)
         x = np.ascontiguousarray(feeds["x"], np.float32)

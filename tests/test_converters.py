@@ -116,17 +116,19 @@ def test_onnx_export_is_byte_identical_twice(tmp_path):
 
 
 @pytest.mark.slow   # converts with TensorFlow, twice per case
-@pytest.mark.parametrize("kind", ["tflite", "tflite-step"])
+@pytest.mark.parametrize("kind", ["tflite", "tflite-step", "tflite-seq"])
 def test_tflite_export_is_byte_identical_twice_and_carries_a_semantic_hash(tmp_path, kind):
     """Keras numbered layers per process (model_1, lambda_5 …), so a second export in one process
     differed in tensor names; a fresh Keras session makes the bytes identical."""
     from lstm_edge.converters.to_tflite import to_tflite
+    from lstm_edge.converters.to_tflite_seq import to_tflite_seq
     from lstm_edge.converters.to_tflite_step import to_tflite_step
 
     model, tensors, dims = tiny(*SHAPES[1])
     a, b = tmp_path / "a.tflite", tmp_path / "b.tflite"
+    convert = {"tflite": to_tflite, "tflite-step": to_tflite_step, "tflite-seq": to_tflite_seq}[kind]
     for path in (a, b):
-        info = (to_tflite if kind == "tflite" else to_tflite_step)(model, tensors, dims, path, FP32)
+        info = convert(model, tensors, dims, path, FP32)
     assert a.read_bytes() == b.read_bytes()
     assert len(info["semantic_sha256"]) == 64
 

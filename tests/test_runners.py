@@ -16,8 +16,9 @@ from lstm_edge.runtime.contract import XSpec
 from lstm_edge.runtime.feeds import random_inputs
 
 L, H, F = 2, 8, 4
-RUNNERS = ["onnxruntime", "onnxruntime-int8", "ort-format", "litert", "litert-step", "child", "pytorch", "numpy"]
-FP32 = {"onnxruntime", "ort-format", "litert", "litert-step", "child", "numpy"}   # agree with PyTorch to 1e-5
+RUNNERS = ["onnxruntime", "onnxruntime-int8", "ort-format", "litert", "litert-step", "litert-seq", "child", "pytorch",
+           "numpy"]
+FP32 = {"onnxruntime", "ort-format", "litert", "litert-step", "litert-seq", "child", "numpy"}   # agree with PyTorch to 1e-5
 BYO = {"byo-time-major": "onnx", "byo-embedding": "onnx", "byo-time-major-tflite": "tflite", "byo-embedding-tflite": "tflite"}
 V, O = 7, 3                                                                        # the BYO modules' vocabulary, outputs
 X_SPECS = {"time-major": ("TBF", "float32", None, 1), "embedding": ("BT", "int64", V, 0)}   # as their sidecars say
@@ -44,7 +45,8 @@ def make_runner(kind: str, out, tmp):
         (tmp / "isolated.onnx.json").write_text(json.dumps(info))
         return open_runner(tmp / "isolated.onnx")
     file = {"onnxruntime": "onnx-fp32.onnx", "onnxruntime-int8": "onnx-int8-dynamic.onnx",
-            "litert": "tflite-fp32.tflite", "litert-step": "tflite-step-fp32.tflite"}[kind]
+            "litert": "tflite-fp32.tflite", "litert-step": "tflite-step-fp32.tflite",
+            "litert-seq": "tflite-seq-fp32.tflite"}[kind]
     return open_sequence_runner(out / file)
 
 

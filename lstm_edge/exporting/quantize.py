@@ -128,9 +128,10 @@ def quantize(directory: Path, recipe_name: str, *, progress=None) -> dict:
 
 
 # What a quantized artefact keeps of its parent's sidecar: its I/O contract (names, layout, the one T
-# an unrolled graph takes, the x layout and dtype of a user's module), which the runners read.
+# an unrolled graph takes, the x layout and dtype of a user's module, the chunk and step signatures of a
+# chunked sequence artefact), which the runners read.
 INHERITED = ("inputs", "outputs", "layout", "fixed_time_steps", "path_taken", "why", "x_layout", "x_dtype", "vocab_size",
-             "y_batch_axis", "sequence_inputs")
+             "y_batch_axis", "sequence_inputs", "chunked")
 RECURRENT_OPS = ("LSTM", "DynamicQuantizeLSTM", "GRU")     # ONNX's fused recurrent ops (ORT's contrib one included)
 # A recipe is published only if most weights are stored in its type: an "int8" artefact whose recurrent
 # weights stayed float (measured: ORT's dynamic and static quantizers on a GRU quantize the head alone,
