@@ -124,7 +124,9 @@ def markdown(doc: dict) -> str:
         lines.append("\nThe throughput targets are judged on the H = 256 model (models/throughput.toml), not on this one.")
     for s in doc["skipped"]:
         lines.append(f"\nskipped {s['name']}: {s['reason']}")
-    return "\n".join(lines) + "\n"
+    from lstm_edge.bench.ship import markdown as shipping_table
+
+    return "\n".join(lines) + "\n\n" + shipping_table(doc) + "\n"
 
 
 def _ms(v: float) -> str:
@@ -166,6 +168,9 @@ def write_bench(directory: Path, doc: dict) -> None:
     doc["targets"] = targets(doc)
     write_json_atomic(directory / "bench.json", doc)
     write_bytes_atomic(directory / "bench.md", markdown(doc).encode())
+    from lstm_edge.bench.ship import write_into_report
+
+    write_into_report(directory, doc)          # report.md ends with the same "which artefact to ship" table
     plot(doc, directory / "bench.png", "sequence" if any("sequence" in r["scenarios"] for r in doc["results"])
          else next(iter(doc["settings"]["scenarios"])))
 

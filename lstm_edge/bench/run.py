@@ -59,7 +59,9 @@ def plan_peers(directory: Path, source, floor_dir: Path, scenarios: list[str]) -
               "precision": "fp32", "size_bytes": (directory / "model.safetensors").stat().st_size,
               "scenarios": [s for s in scenarios if source.kind == "spec" or SCENARIOS[s]["mode"] == "call"]}]
     skipped, runtimes = [], set()
-    for path in list_artifacts(directory):
+    bundle = directory / "bundle"     # the ORT-format conversions live in the device bundle only
+    ort = [p for p in list_artifacts(bundle) if p.suffix == ".ort"] if bundle.is_dir() else []
+    for path in list_artifacts(directory) + ort:
         info = read_sidecar(path)
         if info.get("kind") != "artifact":
             continue
@@ -73,7 +75,8 @@ def plan_peers(directory: Path, source, floor_dir: Path, scenarios: list[str]) -
         if len(own) < len(scenarios):
             skipped.append({"name": path.stem, "reason": "step: the fused TFLite kernel does not return the cell state"
                             if source.kind == "spec" else "step: no streaming step artefact for a user's module yet"})
-        peers.append({"name": path.stem, "kind": "runtime", "path": str(path), "runtime": runtime,
+        peers.append({"name": path.name if path.suffix == ".ort" else path.stem, "kind": "runtime", "path": str(path),
+                      "runtime": runtime,
                       "format": info["format"], "precision": info["precision"], "recipe": info.get("recipe"),
                       "parent": info["parent"], "size_bytes": info["size_bytes"], "stepped": bool(info.get("chunk")),
                       "scenarios": own})

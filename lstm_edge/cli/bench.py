@@ -41,5 +41,10 @@ def command(
     from lstm_edge.bench.run import bench
 
     doc = bench(directory, scenarios=scenario or None, threads=threads or 1, rounds=rounds or 5, progress=say)
+    from lstm_edge.bench.ship import summary_lines
+
     typer.echo(markdown(doc))
-    typer.echo(f"wrote {directory}/bench.json, bench.md and bench.png")
+    for line in summary_lines(doc):
+        say(line)
+    typer.echo(f"wrote {directory}/bench.json, bench.md and bench.png" +
+               (f"; the shipping table into {directory}/report.md" if (Path(directory) / "report.md").is_file() else ""))

@@ -1,0 +1,143 @@
+"""Which artefact to ship, per target, from one bench run (bench.json): the table `lstm-edge bench` ends
+with and writes into the directory's report.md.
+
+Targets and what runs there:
+
+    ONNX Runtime (desktop, server)   .onnx artefacts on onnxruntime
+    ONNX Runtime Mobile (ORT format) the bundle's .ort conversions (bundle/*.ort), on onnxruntime
+    LiteRT (Android, embedded Linux) .tflite artefacts on LiteRT
+    TensorFlow Lite Micro            none yet: it runs integer graphs only, and no full-integer recipe is published
+
+Every artefact in the directory met its budgets where it was made (a refused recipe leaves no file), so
+each is a candidate. Per target the table marks the ones to ship for latency — for whole sequences
+(lowest median of the sequence scenario, B = 1, T = 100; a step artefact is stepped through it) and for
+streaming (the step scenario: one step per call, state carried) — and the one for size (fewest bytes). A recipe slower than its fp32 parent in the same run (by more than SLOWER, the noise this shared
+machine shows between rounds) is flagged, with its size against the parent; "no smaller in a way that
+matters" when it keeps more than MATTERS of the parent's bytes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+SLOWER = 1.05
+MATTERS = 0.75
+TARGETS = (("ONNX Runtime (desktop, server)", lambda r: r["format"] == "onnx"),
+           ("ONNX Runtime Mobile (ORT format)", lambda r: r["format"] == "ort"),
+           ("LiteRT (Android, embedded Linux)", lambda r: r["runtime"] == "litert"))
+NOT_BUILT = {"TensorFlow Lite Micro": "no artefact: TFLM runs integer graphs only, and no full-integer recipe is "
+                                      "published for this model (see refusals.json)"}
+MARKERS = ("<!-- ship -->", "<!-- /ship -->")
+
+
+def _median(r: dict, sc: str) -> float | None:
+    s = r["scenarios"].get(sc)
+    return s["median_ms"] if s else None
+
+
+def slower_than_parent(doc: dict) -> list[dict]:
+    """Recipes slower than their fp32 parent on the sequence (or step) scenario of this run."""
+    by_name = {r["name"]: r for r in doc["results"]}
+    out = []
+    for r in doc["results"]:
+        parent = by_name.get(r.get("parent") or "")
+        if not r.get("recipe") or parent is None:
+            continue
+        if r["format"] == "ort":                          # an .ort recipe's parent is its format's fp32 .ort
+            parent = by_name.get(f"{r['parent']}.ort", parent)
+        for sc in (("step", "sequence") if r["stepped"] else ("sequence", "step")):   # a step artefact: per step
+            mine, theirs = _median(r, sc), _median(parent, sc)
+            if mine and theirs:
+                if mine > SLOWER * theirs:
+                    size = r["size_bytes"] / parent["size_bytes"]
+                    out.append({"name": r["name"], "parent": parent["name"], "scenario": sc, "ratio": mine / theirs,
+                                "size_ratio": size, "smaller_matters": size <= MATTERS})
+                break
+    return out
+
+
+def shipping(doc: dict) -> list[dict]:
+    """[{target, rows: [{name, precision, size_kib, step_us, sequence_us, throughput_steps_s, marks}], note}]."""
+    slow = {s["name"]: s for s in slower_than_parent(doc)}
+    tables = []
+    for target, takes in TARGETS:
+        rows = [r for r in doc["results"] if not r["floor"] and r["runtime"] != "pytorch" and r.get("format") and takes(r)]
+        if not rows:
+            continue
+        best = {}
+        for sc, mark in (("sequence", "ship for sequences"), ("step", "ship for streaming")):
+            timed = [r for r in rows if _median(r, sc)]
+            if timed:
+                best[min(timed, key=lambda r: _median(r, sc))["name"], mark] = True
+        best[min(rows, key=lambda r: r["size_bytes"])["name"], "ship for size"] = True
+        out = []
+        for r in sorted(rows, key=lambda r: (_median(r, "sequence") or float("inf"), _median(r, "step") or 0)):
+            marks = [m for (name, m) in best if name == r["name"]]
+            if r["name"] in slow:
+                s = slow[r["name"]]
+                marks.append(f"slower than {s['parent']} ({s['ratio']:.2f}×) at {s['size_ratio']:.2f}× its size"
+                             + ("" if s["smaller_matters"] else ", no smaller in a way that matters"))
+            out.append({"name": r["name"] + (" (stepped)" if r["stepped"] else ""), "precision": r["precision"],
+                        "size_kib": r["size_bytes"] / 1024, "step_us": _us(r, "step"), "sequence_us": _us(r, "sequence"),
+                        "throughput_steps_s": (r["scenarios"]["throughput"]["steps_per_s"]
+                                               if "throughput" in r["scenarios"] else None), "marks": marks})
+        tables.append({"target": target, "rows": out})
+    return tables
+
+
+def _us(r: dict, sc: str) -> float | None:
+    m = _median(r, sc)
+    return None if m is None else m * 1e3
+
+
+def markdown(doc: dict) -> str:
+    sc = doc["settings"]["scenarios"]
+    lines = ["## Which artefact to ship", "",
+             f"Per target, every artefact here that met its budgets, from one bench run ({doc['settings']['threads']} "
+             f"thread(s)): latency at B = 1 per step (stepped, state carried) and per sequence "
+             f"(T = {sc.get('sequence', {}).get('time', '—')}, one call), throughput at B = "
+             f"{sc.get('throughput', {}).get('batch', '—')}. A scenario not run shows —.", ""]
+    for t in shipping(doc):
+        lines += [f"### {t['target']}", "", "| artefact | precision | size KiB | step µs | sequence µs | steps/s at B = 64 "
+                  "| |", "|---|---|---|---|---|---|---|"]
+        for r in t["rows"]:
+            lines.append(f"| {r['name']} | {r['precision']} | {r['size_kib']:.0f} | {_fmt(r['step_us'])} | "
+                         f"{_fmt(r['sequence_us'])} | {_fmt(r['throughput_steps_s'], ',.0f')} | {'; '.join(r['marks'])} |")
+        lines.append("")
+    for target, why in NOT_BUILT.items():
+        lines += [f"### {target}", "", why, ""]
+    return "\n".join(lines)
+
+
+def _fmt(v, spec: str = ".1f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def summary_lines(doc: dict) -> list[str]:
+    """The CLI's closing lines: what to ship per target, and every recipe slower than its parent."""
+    out = []
+    for t in shipping(doc):
+        picks = {m: r["name"] for r in t["rows"] for m in r["marks"] if m.startswith("ship for")}
+        out.append(f"{t['target']}: ship " + ", ".join(f"{picks[m]} {m[5:]}" for m in
+                                                       ("ship for sequences", "ship for streaming", "ship for size") if m in picks))
+    for s in slower_than_parent(doc):
+        out.append(f"{s['name']} is slower than its parent {s['parent']} ({s['ratio']:.2f}× on {s['scenario']}) at "
+                   f"{s['size_ratio']:.2f}× its size" + ("" if s["smaller_matters"] else ": no smaller in a way that matters"))
+    return out
+
+
+def write_into_report(directory: Path, doc: dict) -> Path | None:
+    """Put the section into DIR/report.md (replacing the previous one); None if there is no report.md."""
+    from lstm_edge.files import write_bytes_atomic
+
+    path = Path(directory) / "report.md"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    section = f"{MARKERS[0]}\n{markdown(doc)}\n{MARKERS[1]}\n"
+    if MARKERS[0] in text and MARKERS[1] in text:
+        head, rest = text.split(MARKERS[0], 1)
+        text = head + section + rest.split(MARKERS[1], 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    write_bytes_atomic(path, text.encode())
+    return path
