@@ -118,8 +118,9 @@ class Worker:
 
 
 def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int = 1, rounds: int = 5,
-          calls: dict | None = None, progress=None) -> dict:
-    """Run the benchmark; → the bench.json document (also written with bench.md and bench.png)."""
+          calls: dict | None = None, peers: list[str] | None = None, progress=None) -> dict:
+    """Run the benchmark; → the bench.json document (also written with bench.md and bench.png).
+    `peers`: the alternatives of lstm_edge/bench/peers.py to run beside the artefacts (None: every installed one)."""
     from lstm_edge.bench.report import write_bench
 
     directory = Path(directory)
@@ -138,14 +139,22 @@ def bench(directory: Path, *, scenarios: list[str] | None = None, threads: int =
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1")
     with tempfile.TemporaryDirectory() as tmp:
+        from lstm_edge.bench import peers as alternatives
+
+        wanted = peers
         peers, skipped = plan_peers(directory, source, Path(tmp), scenarios)
+        alt, alt_skipped = alternatives.plan(directory, source, scenarios, wanted)
+        peers, skipped = peers[:1] + alt + peers[1:], skipped + alt_skipped
+        if any(p["name"] == "executorch" for p in alt):
+            say("executorch exports a program per scenario shape (it unrolls the LSTM: minutes at T = 100 the first "
+                f"time), cached in {directory / 'peers'}")
         table = scenarios_of(source)
         say(f"starting {len(peers)} peers, one process each ({threads} intra-op thread(s))")
         workers = []
         try:
             for p in peers:
                 job = {"kind": p["kind"], "threads": threads, "seed": 0, "n": p.get("n"), "path": p.get("path"),
-                       "lstm_shape": p.get("lstm_shape"),
+                       "lstm_shape": p.get("lstm_shape"), "alt": p.get("alt"),
                        "directory": p.get("directory"),
                        "io": source.io_contract(),
                        "scenarios": {s: table.get(s, {"batch": 1, "time": 1, "mode": "call"}) for s in p["scenarios"]}}
@@ -207,6 +216,7 @@ def summarize(source, table, peers, skipped, workers, times, accuracy, profiles,
         if p["kind"] == "sgemm":
             continue
         entry = {k: p.get(k) for k in ("name", "runtime", "format", "precision", "recipe", "parent", "size_bytes")}
+        entry["size_bytes"] = w.ready.get("size_bytes", entry["size_bytes"])   # a peer's own program (ExecuTorch)
         entry |= {"floor": bool(p.get("floor")), "stepped": bool(p.get("stepped")),
                   "load_ms": w.ready["load_ms"], "peak_rss_mb": rss[p["name"]], "scenarios": {}}
         for sc in p["scenarios"]:

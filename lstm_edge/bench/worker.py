@@ -151,12 +151,17 @@ def serve() -> None:
 
     job = json.loads(sys.stdin.readline())["job"]
     t0 = time.perf_counter()
-    peer = {"torch": TorchPeer, "runtime": RuntimePeer, "sgemm": SgemmPeer}[job["kind"]](job)
+    if job["kind"] == "alt":                      # torch.jit, torch.compile, OpenVINO, ExecuTorch (bench/peers.py)
+        from lstm_edge.bench.peers import AltPeer
+        peer = AltPeer(job)
+    else:
+        peer = {"torch": TorchPeer, "runtime": RuntimePeer, "sgemm": SgemmPeer}[job["kind"]](job)
     calls = {}
     for name, sc in job["scenarios"].items():
         feeds = scenario_inputs(sc, job["io"], job["seed"])
         calls[name] = peer.stepper(feeds) if sc["mode"] == "step" else peer.caller(feeds, name)
-    say({"ready": True, "load_ms": (time.perf_counter() - t0) * 1e3, "rss_after_load_mb": peak_rss_mb()})
+    say({"ready": True, "load_ms": (time.perf_counter() - t0) * 1e3, "rss_after_load_mb": peak_rss_mb()}
+        | ({"size_bytes": peer.size_bytes} if getattr(peer, "size_bytes", None) else {}))
     for line in sys.stdin:
         cmd = json.loads(line)
         if "run" in cmd:

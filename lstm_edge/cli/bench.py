@@ -18,6 +18,9 @@ def command(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime and PyTorch "
                                           "(default 1)."),
     rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help="Interleaved rounds (default 5)."),
+    peers: Optional[list[str]] = typer.Option(None, "--peers", help="What a user might pick instead, on the same "
+                                              "weights: torch-jit, torch-compile, openvino, executorch, or none "
+                                              "(repeatable; default every installed one)."),
     compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Instead: compare device bench JSON files "
                                                  "(from python -m lstm_edge.runtime bench --out)."),
 ):
@@ -27,7 +30,7 @@ def command(
 
     if compare:
         given = [flag for flag, v in (("DIRECTORY", directory), ("--scenario", scenario), ("--threads", threads),
-                                      ("--rounds", rounds)) if v]
+                                      ("--rounds", rounds), ("--peers", peers)) if v]
         if given:
             raise UsageError(f"{' and '.join(given)}: not used with --compare, which only reads the JSON files",
                              hint="run the benchmark and the comparison as two commands")
@@ -40,7 +43,9 @@ def command(
     from lstm_edge.bench.report import markdown
     from lstm_edge.bench.run import bench
 
-    doc = bench(directory, scenarios=scenario or None, threads=threads or 1, rounds=rounds or 5, progress=say)
+    chosen = None if not peers else [] if peers == ["none"] else peers
+    doc = bench(directory, scenarios=scenario or None, threads=threads or 1, rounds=rounds or 5, peers=chosen,
+                progress=say)
     from lstm_edge.bench.ship import summary_lines
 
     typer.echo(markdown(doc))
