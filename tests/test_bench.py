@@ -15,12 +15,18 @@ def test_bench_writes_every_figure(tiny_run, tmp_path):
     out, _ = tiny_run
     run = tmp_path / "run"
     shutil.copytree(out, run, ignore=shutil.ignore_patterns("bundle"))
-    r = CliRunner().invoke(app, ["bench", str(run), "--rounds", "1"])
+    r = CliRunner().invoke(app, ["bench", str(run), "--rounds", "1", "--peers", "none"])
     assert r.exit_code == 0, r.output
     doc = json.loads((run / "bench.json").read_text())
     assert check_bench(doc) == []
     names = {x["name"] for x in doc["results"]}
-    assert {"pytorch-eager", "floor:onnxruntime", "floor:litert", "onnx-fp32", "tflite-fp32", "tflite-step-fp32"} <= names
+    assert {"pytorch-eager", "floor:onnxruntime", "floor:litert", "onnx-fp32", "tflite-fp32", "tflite-step-fp32",
+            "tflite-seq-fp32"} <= names
+    assert not names & {"torch-jit", "torch-compile", "openvino", "executorch"}      # --peers none
+    # it ends with which artefact to ship, in bench.md, in report.md and in the CLI's summary
+    assert "## Which artefact to ship" in (run / "bench.md").read_text()
+    assert (run / "report.md").read_text().count("## Which artefact to ship") == 1
+    assert "LiteRT (Android, embedded Linux): ship " in r.output
     by = {x["name"]: x for x in doc["results"]}
     assert set(by["onnx-fp32"]["scenarios"]) == {"step", "sequence", "throughput"}
     assert "step" not in by["tflite-fp32"]["scenarios"]                      # no cell state: skipped, and said so
@@ -32,6 +38,42 @@ def test_bench_writes_every_figure(tiny_run, tmp_path):
     assert (run / "bench.md").read_text().count("| pytorch-eager |") == 3
     assert (run / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Targets" in r.output
+
+
+def test_the_peers_run_beside_the_artefacts_on_the_same_weights(tiny_run, tmp_path):
+    """torch.jit, torch.compile, OpenVINO on our ONNX and ExecuTorch + XNNPACK, at one step per call (ExecuTorch
+    exports a program per shape: T = 1 takes seconds; the sequence scenario's T = 100 takes minutes)."""
+    out, _ = tiny_run
+    run = tmp_path / "run"      # the model and onnx-fp32 (OpenVINO reads it); the other artefacts are benched above
+    shutil.copytree(out, run, ignore=shutil.ignore_patterns("bundle", "*.tflite*", "onnx-int8-*", "onnx-fp16*"))
+    peers = ["torch-jit", "torch-compile", "openvino", "executorch"]
+    r = CliRunner().invoke(app, ["bench", str(run), "--rounds", "1", "--scenario", "step"]
+                           + [a for p in peers for a in ("--peers", p)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads((run / "bench.json").read_text())
+    assert check_bench(doc) == []
+    by = {x["name"]: x for x in doc["results"]}
+    for p in peers:
+        assert by[p]["scenarios"]["step"]["max_abs_error_vs_pytorch"] < 1e-5, p      # the same weights, the same answer
+    assert len(list((run / "peers").glob("executorch-xnnpack-B1-T1-*.pte"))) == 1     # cached for the next run
+    assert by["executorch"]["size_bytes"] == next((run / "peers").glob("*.pte")).stat().st_size
+    assert "| torch-jit |" in (run / "bench.md").read_text()
+
+
+def test_an_unknown_or_absent_peer_is_named(tiny_run, tmp_path, monkeypatch):
+    import importlib.util
+
+    from lstm_edge.bench import peers
+    from lstm_edge.source import open_source
+
+    out, _ = tiny_run
+    r = CliRunner().invoke(app, ["bench", str(out), "--peers", "tvm"])
+    assert r.exit_code == 2 and "unknown peer(s) ['tvm']" in r.output
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
+    planned, skipped = peers.plan(out, open_source(out), ["sequence"], ["openvino", "torch-jit"])
+    assert [p["name"] for p in planned] == ["torch-jit"]
+    assert skipped == [{"name": "openvino", "reason": "openvino is not installed (pip install 'lstm-edge[peers]')"}]
 
 
 def test_the_schema_check_can_fail(tiny_run):

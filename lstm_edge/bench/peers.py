@@ -98,7 +98,7 @@ class AltPeer:
 
         def run(x, h, c):
             result = request.infer({"x": x, "h0": h, "c0": c})
-            return [result[o] for o in outs]
+            return [result[o].copy() for o in outs]      # the request's buffers are overwritten by the next call
         return run
 
     def _executorch(self, args):
@@ -119,11 +119,18 @@ class AltPeer:
             cache.parent.mkdir(exist_ok=True)
             write_bytes_atomic(cache, program.buffer)
         self.size_bytes = max(getattr(self, "size_bytes", 0), cache.stat().st_size)   # the largest program it runs
-        method = Runtime.get().load_program(cache.read_bytes()).load_method("forward")
+        # the program and its bytes must outlive the method, which points into them (dropped: SIGSEGV after a few
+        # hundred calls, measured)
+        self._keep = getattr(self, "_keep", []) + [cache.read_bytes()]
+        self._keep.append(Runtime.get().load_program(self._keep[-1]))
+        method = self._keep[-1].load_method("forward")
         torch = self.torch
 
         def run(x, h, c):
-            return [t.numpy() for t in method.execute([torch.from_numpy(x), torch.from_numpy(h), torch.from_numpy(c)])]
+            # outputs live in the method's own memory, overwritten (and fed back as inputs by a stepper) on the next
+            # call: copied out, as every other runtime returns fresh arrays (without it: SIGSEGV, measured)
+            return [t.numpy().copy() for t in method.execute([torch.from_numpy(x), torch.from_numpy(h),
+                                                              torch.from_numpy(c)])]
         return run
 
     def caller(self, feeds, scenario=None):

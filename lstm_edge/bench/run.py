@@ -75,6 +75,8 @@ def plan_peers(directory: Path, source, floor_dir: Path, scenarios: list[str]) -
         if len(own) < len(scenarios):
             skipped.append({"name": path.stem, "reason": "step: the fused TFLite kernel does not return the cell state"
                             if source.kind == "spec" else "step: no streaming step artefact for a user's module yet"})
+        if not own:                 # nothing it can run of what was asked (bench --scenario step, a fused artefact)
+            continue
         peers.append({"name": path.name if path.suffix == ".ort" else path.stem, "kind": "runtime", "path": str(path),
                       "runtime": runtime,
                       "format": info["format"], "precision": info["precision"], "recipe": info.get("recipe"),

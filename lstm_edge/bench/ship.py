@@ -103,9 +103,33 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {r['name']} | {r['precision']} | {r['size_kib']:.0f} | {_fmt(r['step_us'])} | "
                          f"{_fmt(r['sequence_us'])} | {_fmt(r['throughput_steps_s'], ',.0f')} | {'; '.join(r['marks'])} |")
         lines.append("")
+    note = litert_note(doc)
+    if note:
+        lines += [note, ""]
     for target, why in NOT_BUILT.items():
         lines += [f"### {target}", "", why, ""]
     return "\n".join(lines)
+
+
+def litert_note(doc: dict) -> str | None:
+    """Why `export --format tflite` writes two sequence artefacts, and which one lstm-edge ships by default,
+    from this run's figures."""
+    by_name = {r["name"]: r for r in doc["results"]}
+    seq, fused = by_name.get("tflite-seq-fp32"), by_name.get("tflite-fp32")
+    if not seq or not fused:
+        return None
+    ratios = {label: _median(fused, sc) / _median(seq, sc) for sc, label in (("sequence", "B = 1"), ("throughput", "B = 64"))
+              if _median(seq, sc) and _median(fused, sc)}
+    if not ratios:
+        return None
+    figures = ", ".join(f"{v:.2f}× at {k}" for k, v in ratios.items())
+    verdict = ("it is the LiteRT artefact lstm-edge recommends on CPU" if min(ratios.values()) >= 1 else
+               "in this run it is not faster everywhere: pick by the table above")
+    return ("LiteRT: `export --format tflite` writes both sequence forms. **tflite-seq-fp32** (the cell as builtin ops "
+            f"XNNPACK takes, in chunks): the fused kernel takes {figures} its time in this run; it returns the "
+            f"cell state, so it also streams; {verdict}. **tflite-fp32** (the fused UNIDIRECTIONAL_SEQUENCE_LSTM) "
+            "stays: it is the op TFLite Micro, NPU compilers and vendor delegates know, and it is smaller "
+            f"({fused['size_bytes'] / 1024:.0f} vs {seq['size_bytes'] / 1024:.0f} KiB: the chunk is unrolled).")
 
 
 def _fmt(v, spec: str = ".1f") -> str:
