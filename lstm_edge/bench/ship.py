@@ -11,8 +11,9 @@ Targets and what runs there:
 Every artefact in the directory met its budgets where it was made (a refused recipe leaves no file), so
 each is a candidate. Per target the table marks the ones to ship for latency — for whole sequences
 (lowest median of the sequence scenario, B = 1, T = 100; a step artefact is stepped through it) and for
-streaming (the step scenario: one step per call, state carried) — and the one for size (fewest bytes). A recipe slower than its fp32 parent in the same run (by more than SLOWER, the noise this shared
-machine shows between rounds) is flagged, with its size against the parent; "no smaller in a way that
+streaming (the step scenario: one step per call, state carried) — and the one for size (fewest bytes).
+A recipe slower than its fp32 parent in the same run (by more than SLOWER, the noise this shared machine shows
+between rounds) is flagged, with its size against the parent; "no smaller in a way that
 matters" when it keeps more than MATTERS of the parent's bytes.
 """
 from __future__ import annotations
