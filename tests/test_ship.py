@@ -34,6 +34,14 @@ def doc(seq_ms=0.6, seq_tp=13.0) -> dict:
 
 
 def test_each_target_marks_what_to_ship_from_the_figures():
+    d = doc()
+    tables = {t["target"]: {r["name"]: r["marks"] for r in t["rows"]} for t in ship.shipping(d)}
+    assert tables["ONNX Runtime (desktop, server)"]["onnx-int8-static"] == \
+        ["slower than onnx-fp32 (1.24×) at 0.31× its size"]
+    d["results"][2]["scenarios"]["sequence"]["profile_us_per_call"] = {"LSTM": 300.0, "QuantizeLinear": 60.0,
+                                                                       "DequantizeLinear": 40.0}
+    static = next(r for t in ship.shipping(d) for r in t["rows"] if r["name"] == "onnx-int8-static")
+    assert static["marks"][-1].endswith("QuantizeLinear/DequantizeLinear take 100 µs (25 %) of its op time")
     tables = {t["target"]: {r["name"]: r["marks"] for r in t["rows"]} for t in ship.shipping(doc())}
     assert set(tables) == {"ONNX Runtime (desktop, server)", "ONNX Runtime Mobile (ORT format)",
                            "LiteRT (Android, embedded Linux)"}
