@@ -36,7 +36,7 @@ def _median(r: dict, sc: str) -> float | None:
 
 
 def slower_than_parent(doc: dict) -> list[dict]:
-    """Recipes slower than their fp32 parent on the sequence (or step) scenario of this run."""
+    """Recipes slower than their fp32 parent in any scenario of this run (step, sequence, throughput)."""
     by_name = {r["name"]: r for r in doc["results"]}
     out = []
     for r in doc["results"]:
@@ -45,14 +45,14 @@ def slower_than_parent(doc: dict) -> list[dict]:
             continue
         if r["format"] == "ort":                          # an .ort recipe's parent is its format's fp32 .ort
             parent = by_name.get(f"{r['parent']}.ort", parent)
-        for sc in (("step", "sequence") if r["stepped"] else ("sequence", "step")):   # a step artefact: per step
-            mine, theirs = _median(r, sc), _median(parent, sc)
-            if mine and theirs:
-                if mine > SLOWER * theirs:
-                    size = r["size_bytes"] / parent["size_bytes"]
-                    out.append({"name": r["name"], "parent": parent["name"], "scenario": sc, "ratio": mine / theirs,
-                                "size_ratio": size, "smaller_matters": size <= MATTERS, "cause": _cause(r, sc)})
-                break
+        slower = [(sc, _median(r, sc) / _median(parent, sc)) for sc in ("step", "sequence", "throughput")
+                  if _median(r, sc) and _median(parent, sc) and _median(r, sc) > SLOWER * _median(parent, sc)]
+        if slower:
+            size = r["size_bytes"] / parent["size_bytes"]
+            out.append({"name": r["name"], "parent": parent["name"], "scenario": slower[0][0], "ratio": slower[0][1],
+                        "where": ", ".join(f"{ratio:.2f}× on {sc}" for sc, ratio in slower),
+                        "size_ratio": size, "smaller_matters": size <= MATTERS,
+                        "cause": next((c for c in (_cause(r, sc) for sc, _ in slower) if c), "")})
     return out
 
 
@@ -85,7 +85,7 @@ def shipping(doc: dict) -> list[dict]:
             marks = [m for (name, m) in best if name == r["name"]]
             if r["name"] in slow:
                 s = slow[r["name"]]
-                marks.append(f"slower than {s['parent']} ({s['ratio']:.2f}×) at {s['size_ratio']:.2f}× its size"
+                marks.append(f"slower than {s['parent']} ({s['where']}) at {s['size_ratio']:.2f}× its size"
                              + ("" if s["smaller_matters"] else ", no smaller in a way that matters") + s["cause"])
             out.append({"name": r["name"] + (" (stepped)" if r["stepped"] else ""), "precision": r["precision"],
                         "size_kib": r["size_bytes"] / 1024, "step_us": _us(r, "step"), "sequence_us": _us(r, "sequence"),
@@ -155,7 +155,7 @@ def summary_lines(doc: dict) -> list[str]:
         out.append(f"{t['target']}: ship " + ", ".join(f"{picks[m]} {m[5:]}" for m in
                                                        ("ship for sequences", "ship for streaming", "ship for size") if m in picks))
     for s in slower_than_parent(doc):
-        out.append(f"{s['name']} is slower than its parent {s['parent']} ({s['ratio']:.2f}× on {s['scenario']}) at "
+        out.append(f"{s['name']} is slower than its parent {s['parent']} ({s['where']}) at "
                    f"{s['size_ratio']:.2f}× its size" + ("" if s["smaller_matters"] else ": no smaller in a way that matters")
                    + s["cause"])
     return out
