@@ -28,7 +28,8 @@ SIGNATURES = {"chunk": "serving_default", "step": "step"}
 # Steps per chunk call. Measured on the default model (B = 1, T = 100, one thread, XNNPACK; one run):
 # K = 4 723 µs, 8 622, 16 537, 25 499, 32 591, 50 592 (onnx-fp32 330). Each unrolled step's
 # FULLY_CONNECTED gets its own packed copy of W_hh, so past ~25 steps the copies leave the cache; below
-# ~16 the per-call cost dominates.
+# ~16 the per-call cost dominates. 20, not the 25 that measured best: T = 100 is 4 × 25 exactly, which flatters
+# 25 on the one length the bench times; 20 sits in the same plateau.
 CHUNK_STEPS = 20
 
 

@@ -4,8 +4,9 @@
 ADD …) unrolled over a fixed T, split into steps by one UNPACK per layer, which makes LiteRT refuse
 an input of another T: every architecture inspect.py accepts maps onto it (GRU, proj_size,
 bidirectional included). `recurrence_while` is the same step cell in one builtin WHILE per layer and
-direction, for an artefact that takes any T. Gate orders: LSTM i, f, g, o; GRU r, z, n, as in
-torch.nn. Shapes: x in the module's layout; h0, c0 (L·D, B, H); y as the module returns it.
+direction, for an artefact that takes any T. `recurrence_chunk` is the same cell over a chunk of K
+steps with the input half hoisted (project → recur), shaped for XNNPACK (converters/to_tflite_seq.py).
+Gate orders: LSTM i, f, g, o; GRU r, z, n, as in torch.nn. Shapes: x in the module's layout; h0, c0 (L·D, B, H); y as the module returns it.
 """
 from __future__ import annotations
 
@@ -155,6 +156,8 @@ def recurrence_chunk(tf, arch, sd, seq, h0, c0, K: int):
     (B, K, H), hn, cn (L, B, ·). Measured on the default model (one thread, XNNPACK, batch 1): the unrolled
     steps share nothing but the weights' buffer, so XNNPACK packs W_hh once per step and a long unroll falls
     out of cache (T = 100: 878 µs against 4 × 25-step chunks 499 µs) — hence chunks, not one long unroll."""
+    if arch.directions != 1:
+        raise ValueError("recurrence_chunk: a bidirectional layer's backward direction needs the whole sequence")
     hs, cs = tf.unstack(h0), (tf.unstack(c0) if c0 is not None else [None] * len(tf.unstack(h0)))
     hn, cn = [], []
     for layer in range(arch.num_layers):
