@@ -32,6 +32,10 @@ SETTINGS = {
     "litert": {"call": "signature runner without delegates (the batch is resized per call, which XNNPACK "
                        "cannot re-plan; it has no LSTM kernel anyway)",
                "step": "LiteRTStepper: XNNPACK delegate, shapes fixed once, tensors set and read by index"},
+    # a chunked sequence artefact (tflite-seq-*): runtime/litert_chunks.py
+    "litert-chunked": {"call": "LiteRTChunkRunner: XNNPACK delegate, one interpreter per batch size, T // K calls of the "
+                               "chunk signature then T % K of the step signature, tensors set and read by index",
+                       "step": "ChunkStepper: the step signature, XNNPACK, shapes fixed once, tensors set by index"},
 }
 
 

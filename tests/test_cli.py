@@ -157,8 +157,8 @@ lengths = [1, 64]
     from lstm_edge.converters.recipes import RECIPES
 
     names = [s["name"] for s in report["stages"]]
-    assert names[:5] == ["pytorch", "numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-step-fp32"]
-    assert sorted(names[5:] + [x["recipe"] for x in report["refusals"]]) == sorted(RECIPES)   # all seven, one way or the other
+    assert names[:6] == ["pytorch", "numpy-reference", "onnx-fp32", "tflite-fp32", "tflite-seq-fp32", "tflite-step-fp32"]
+    assert sorted(names[6:] + [x["recipe"] for x in report["refusals"]]) == sorted(RECIPES)   # every recipe, one way or the other
     assert "parity against the parent stage" in r.output and "quantization:" in r.output
     files = {p.name for p in out.iterdir()}
     assert {"model.json", "model.safetensors", "test_set.npz", "val_set.npz", "calibration.npz",

@@ -142,12 +142,13 @@ def artifact_entry(file: str, stage: str, info: dict, budget, *, source: str | N
     from lstm_edge.runtime.fast_step import SETTINGS
 
     runtime = DEVICE_FORMATS[info["format"]]
-    settings = dict(SETTINGS[runtime]) if "cn" in info["outputs"] else {"call": SETTINGS[runtime]["call"]}
+    driven = SETTINGS["litert-chunked" if info.get("chunked") else runtime]
+    settings = dict(driven) if "cn" in info["outputs"] else {"call": driven["call"]}
     return {"file": file, "stage": stage, "parent": info["parent"], "source": source, "format": info["format"],
             "runtime": runtime, "runtime_settings": settings, "precision": info["precision"], "recipe": info.get("recipe"),
             "opset": info.get("opset"), "outputs": list(info["outputs"]),
             "missing_outputs": info.get("missing_outputs", {}), "layout": info.get("layout"),
-            "streaming": "cn" in info["outputs"], "chunk": info.get("chunk"),
+            "streaming": "cn" in info["outputs"], "chunk": info.get("chunk"), "chunked": info.get("chunked"),
             "budget": {k: v for k, v in (("atol", budget.atol), ("rtol", budget.rtol),
                                          ("metric_increase", budget.metric_increase)) if v is not None}}
 
